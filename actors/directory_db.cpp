@@ -408,7 +408,24 @@ struct item_reader {
 
   /// Wraps an error from the directory functions with this item's place.
   caf::error wrap(const caf::error& e) {
-    return at(node, describe(e));
+    const auto& ctx = e.context();
+    auto arg = [&](size_t i) {
+      return i < ctx.size() && ctx.match_element<std::string>(i) ? ctx.get_as<std::string>(i)
+                                                                 : std::string{"?"};
+    };
+    switch (code_of(e)) {
+      case ec::invalid_parameter: {
+        auto v = str(arg(0).c_str());
+        return at(node, "bad " + arg(0) + (v ? " '" + *v + "'" : std::string{})
+                          + (arg(0) == "id" ? " (ids are [a-z0-9][a-z0-9._-]*)" : ""));
+      }
+      case ec::not_found:
+        return at(node, "no " + arg(0) + " '" + arg(1) + "'");
+      case ec::already_exists:
+        return at(node, arg(0) + " '" + arg(1) + "' already exists");
+      default:
+        return at(node, describe(e));
+    }
   }
 };
 

@@ -1,1 +1,152 @@
+#include "daemon/ctl/client.hpp"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace projlink::ctl {
+
+client::client(const std::string& socket_path) : path_(socket_path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof(addr.sun_path))
+    throw unreachable("socket path too long: " + socket_path);
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0)
+    throw unreachable(std::string("socket: ") + std::strerror(errno));
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+    auto err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    throw unreachable("cannot connect to " + socket_path + ": " + std::strerror(err)
+                      + (err == ENOENT ? " (is projlinkd running? set --socket or PROJLINK_SOCKET)"
+                                       : ""));
+  }
+}
+
+client::~client() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+void client::send_all(const std::string& bytes, const std::vector<int>& fds) {
+  size_t off = 0;
+  bool fds_sent = fds.empty();
+  while (off < bytes.size()) {
+    iovec iov{const_cast<char*>(bytes.data() + off), bytes.size() - off};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    std::vector<char> ctrl;
+    if (!fds_sent) {
+      ctrl.resize(CMSG_SPACE(sizeof(int) * fds.size()));
+      msg.msg_control = ctrl.data();
+      msg.msg_controllen = ctrl.size();
+      auto* cm = CMSG_FIRSTHDR(&msg);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      std::memcpy(CMSG_DATA(cm), fds.data(), sizeof(int) * fds.size());
+    }
+    auto n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw unreachable("send to " + path_ + ": " + std::strerror(errno));
+    }
+    fds_sent = true;
+    off += static_cast<size_t>(n);
+  }
+}
+
+reply client::receive() {
+  for (;;) {
+    if (auto text = reader_.next()) {
+      auto j = json::parse(*text, nullptr, false);
+      if (j.is_discarded() || !j.is_object())
+        throw unreachable("the daemon sent a reply that is not JSON");
+      reply r;
+      if (auto e = j.find("error"); e != j.end() && e->is_string())
+        r.error = e->get<std::string>();
+      if (auto p = j.find("parameters"); p != j.end() && p->is_object())
+        r.parameters = *p;
+      if (auto c = j.find("continues"); c != j.end() && c->is_boolean())
+        r.continues = c->get<bool>();
+      return r;
+    }
+    char buf[65536];
+    auto n = ::recv(fd_, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      throw unreachable("receive from " + path_ + ": " + std::strerror(errno));
+    if (n == 0)
+      throw unreachable("the daemon closed the connection");
+    reader_.feed(buf, static_cast<size_t>(n));
+  }
+}
+
+reply client::call(const std::string& method, const json& parameters,
+                   const std::vector<int>& fds) {
+  send_all(varlink::encode_call(method, parameters), fds);
+  return receive();
+}
+
+void client::stream(const std::string& method, const json& parameters,
+                    const std::function<bool(const reply&)>& on_reply) {
+  send_all(varlink::encode_call(method, parameters, true), {});
+  for (;;) {
+    auto r = receive();
+    if (!on_reply(r) || !r.continues)
+      return;
+  }
+}
+
+namespace {
+
+std::string field(const json& p, const char* key) {
+  auto it = p.find(key);
+  if (it == p.end())
+    return "?";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+} // namespace
+
+std::string explain(const reply& r) {
+  const auto& p = r.parameters;
+  auto name = r.error.substr(r.error.rfind('.') + 1);
+  if (name == "NotFound")
+    return "no " + field(p, "kind") + " '" + field(p, "id") + "'";
+  if (name == "AlreadyExists")
+    return field(p, "kind") + " '" + field(p, "id") + "' already exists";
+  if (name == "PermissionDenied" && p.contains("action"))
+    return "not allowed to " + field(p, "action") + " in project '" + field(p, "project") + "'";
+  if (name == "PermissionDenied")
+    return "this user may not call that method (see control.operators / control.clients)";
+  if (name == "InvalidParameter")
+    return "bad value for parameter '" + field(p, "parameter") + "'";
+  if (name == "InvalidDocument")
+    return "line " + field(p, "line") + ", column " + field(p, "column") + ": "
+           + field(p, "message");
+  if (name == "MethodNotFound" || name == "MethodNotImplemented")
+    return "the daemon does not implement " + field(p, "method");
+  if (name == "InterfaceNotFound")
+    return "the daemon has no interface " + field(p, "interface");
+  if (name == "ProtocolError")
+    return field(p, "reason");
+  if (name == "InvalidConfiguration" || name == "InternalError")
+    return field(p, "message");
+  if (p.empty())
+    return name;
+  std::string out;
+  for (const auto& [k, v] : p.items())
+    out += (out.empty() ? "" : ", ") + k + " " + (v.is_string() ? v.get<std::string>() : v.dump());
+  return out;
+}
+
+} // namespace projlink::ctl

@@ -1,1 +1,248 @@
-int main(){}
+// projlinkctl: the command-line client of projlinkd (SPEC §7).
+//
+// Exit status: 0 success, 1 the daemon answered with an error, 2 usage
+// error, 3 the daemon cannot be reached.
+
+#include "daemon/ctl/client.hpp"
+#include "daemon/ctl/render.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+using namespace projlink::ctl;
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_error = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_unreachable = 3;
+
+struct globals {
+  std::string socket = "/run/projlink/projlink.sock";
+  std::string as;
+  bool json_output = false;
+};
+
+/// What a subcommand asks of the daemon and how to show the answer.
+struct action {
+  std::string method;
+  json parameters = json::object();
+  std::function<void(const json&)> show; ///< human output; JSON when unset
+};
+
+const std::vector<column> company_cols{{"ID", "id"}, {"NAME", "name"}, {"AUTO-APPROVE", "auto_approve"}};
+const std::vector<column> project_cols{{"ID", "id"},         {"COMPANY", "company"},
+                                       {"NAME", "name"},     {"ACTIVE", "active"},
+                                       {"ROLE", "role"},     {"DISCONNECTED", "permanently_disconnected"},
+                                       {"REVISIONS", "revisions"}};
+const std::vector<column> user_cols{{"ID", "id"},
+                                    {"EMAIL", "email"},
+                                    {"NAME", "name"},
+                                    {"COMPANY", "company"},
+                                    {"COMPANY-ADMIN", "company_admin"}};
+const std::vector<column> access_cols{{"PROJECT", "project"}, {"USER", "user"}, {"CM", "cm"},
+                                      {"DRAWINGS", "drawings"}};
+
+std::function<void(const json&)> table(const char* key, const std::vector<column>& cols) {
+  return [key, &cols](const json& p) { print_table(std::cout, p.at(key), cols); };
+}
+
+std::function<void(const json&)> object(const char* key) {
+  return [key](const json& p) { print_object(std::cout, p.at(key)); };
+}
+
+std::function<void(const json&)> done(std::string text) {
+  return [text](const json&) { std::cout << text << '\n'; };
+}
+
+/// Adds `--NAME VALUE` mapped to parameter `param` when given.
+template <class T>
+CLI::Option* opt(CLI::App* app, action& a, const std::string& flag, const char* param,
+         const std::string& help) {
+  auto* o = app->add_option_function<T>(flag, [&a, param](const T& v) { a.parameters[param] = v; },
+                                        help);
+  if constexpr (std::is_same_v<T, std::string>)
+    o->type_name("TEXT");
+  return o;
+}
+
+/// Adds a positional argument stored in parameter `param`.
+void pos(CLI::App* app, action& a, const std::string& name, const char* param,
+         const std::string& help) {
+  app->add_option_function<std::string>(name, [&a, param](const std::string& v) { a.parameters[param] = v; },
+                                        help)
+    ->required();
+}
+
+std::string read_file(const std::string& path) {
+  std::stringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+  } else {
+    std::ifstream in(path);
+    if (!in)
+      throw CLI::ValidationError("cannot read " + path);
+    ss << in.rdbuf();
+  }
+  return ss.str();
+}
+
+void define_commands(CLI::App& app, action& a) {
+  auto sub = [&](CLI::App* parent, const std::string& name, const std::string& help,
+                 const std::string& method, std::function<void(const json&)> show) {
+    auto* s = parent->add_subcommand(name, help);
+    s->callback([&a, method, show] {
+      a.method = method;
+      a.show = show;
+    });
+    return s;
+  };
+  const std::string dir = "io.projlink.Directory.";
+
+  // --- daemon
+  sub(&app, "status", "show the daemon's status", "io.projlink.Daemon.GetStatus",
+      [](const json& p) { print_object(std::cout, p); });
+  sub(&app, "metrics", "show the daemon's metrics", "io.projlink.Daemon.GetMetrics",
+      [](const json& p) { print_object(std::cout, p.at("metrics")); });
+  sub(&app, "reload", "re-read the configuration file (operators)", "io.projlink.Daemon.Reload",
+      done("configuration reloaded"));
+  sub(&app, "info", "show the service's varlink description", "org.varlink.service.GetInfo",
+      [](const json& p) { print_object(std::cout, p); });
+
+  // --- companies
+  auto* company = app.add_subcommand("company", "companies (operators)")->require_subcommand(1);
+  auto* s = sub(company, "add", "create a company", dir + "CreateCompany", object("company"));
+  pos(s, a, "id", "id", "company id ([a-z0-9][a-z0-9._-]*)");
+  opt<std::string>(s, a, "--name", "name", "display name")->required();
+  opt<bool>(s, a, "--auto-approve", "auto_approve", "approve requests at once (default true)");
+  s = sub(company, "set", "change a company", dir + "UpdateCompany", object("company"));
+  pos(s, a, "id", "id", "company id");
+  opt<std::string>(s, a, "--name", "name", "display name");
+  opt<bool>(s, a, "--auto-approve", "auto_approve", "approve requests at once");
+  sub(company, "list", "list companies", dir + "ListCompanies", table("companies", company_cols));
+
+  // --- projects
+  auto* project = app.add_subcommand("project", "projects (operators)")->require_subcommand(1);
+  s = sub(project, "add", "create a project", dir + "CreateProject", object("project"));
+  pos(s, a, "id", "id", "project id");
+  opt<std::string>(s, a, "--company", "company", "owning company")->required();
+  opt<std::string>(s, a, "--name", "name", "display name")->required();
+  opt<bool>(s, a, "--active", "active", "active (default true)");
+  s = sub(project, "set", "change a project", dir + "UpdateProject", object("project"));
+  pos(s, a, "id", "id", "project id");
+  opt<std::string>(s, a, "--name", "name", "display name");
+  opt<bool>(s, a, "--active", "active", "active");
+  s = sub(project, "show", "show one project", dir + "GetProject", object("project"));
+  pos(s, a, "id", "id", "project id");
+  s = sub(project, "list", "list projects", dir + "ListProjects", table("projects", project_cols));
+  opt<std::string>(s, a, "--company", "company", "only this company's");
+
+  // --- users
+  auto* user = app.add_subcommand("user", "users (operators)")->require_subcommand(1);
+  s = sub(user, "add", "create a user", dir + "CreateUser", object("user"));
+  pos(s, a, "id", "id", "user id");
+  opt<std::string>(s, a, "--email", "email", "mail address (unique)")->required();
+  opt<std::string>(s, a, "--name", "name", "display name")->required();
+  opt<std::string>(s, a, "--company", "company", "the user's company")->required();
+  opt<bool>(s, a, "--company-admin", "company_admin", "company admin (default false)");
+  s = sub(user, "set", "change a user", dir + "UpdateUser", object("user"));
+  pos(s, a, "id", "id", "user id");
+  opt<std::string>(s, a, "--email", "email", "mail address");
+  opt<std::string>(s, a, "--name", "name", "display name");
+  opt<bool>(s, a, "--company-admin", "company_admin", "company admin");
+  s = sub(user, "list", "list users", dir + "ListUsers", table("users", user_cols));
+  opt<std::string>(s, a, "--company", "company", "only this company's");
+
+  // --- access
+  auto* access = app.add_subcommand("access", "project directories (operators)")->require_subcommand(1);
+  s = sub(access, "set", "give a user levels in a project", dir + "SetAccess", object("access"));
+  pos(s, a, "project", "project", "project id");
+  pos(s, a, "user", "user", "user id or email");
+  const std::string levels = "none | read_only | standard | admin";
+  opt<std::string>(s, a, "--cm", "cm", "Connection Manager level: " + levels);
+  opt<std::string>(s, a, "--drawings", "drawings", "Drawings level: " + levels);
+  s = sub(access, "rm", "remove a user from a project's directory", dir + "RemoveAccess",
+          done("removed"));
+  pos(s, a, "project", "project", "project id");
+  pos(s, a, "user", "user", "user id or email");
+  s = sub(access, "list", "list a project's directory", dir + "ListAccess",
+          table("access", access_cols));
+  pos(s, a, "project", "project", "project id");
+
+  // --- import
+  s = sub(&app, "import", "import a YAML directory (all or nothing)", dir + "Import",
+          [](const json& p) {
+            std::cout << "imported " << p.value("companies", 0) << " companies, "
+                      << p.value("projects", 0) << " projects, " << p.value("users", 0)
+                      << " users, " << p.value("access", 0) << " access entries\n";
+          });
+  s->add_option_function<std::string>(
+     "file", [&a](const std::string& f) { a.parameters["document"] = read_file(f); },
+     "YAML file with lists companies, projects, users, access (- for stdin)")
+    ->required();
+
+  // --- raw
+  s = sub(&app, "call", "call any method with JSON parameters", "", nullptr);
+  s->add_option_function<std::string>("method", [&a](const std::string& m) { a.method = m; },
+                                      "fully qualified method name")
+    ->required();
+  s->add_option_function<std::string>(
+    "parameters",
+    [&a](const std::string& text) {
+      auto j = json::parse(text, nullptr, false);
+      if (j.is_discarded() || !j.is_object())
+        throw CLI::ValidationError("parameters", "not a JSON object");
+      a.parameters = j;
+    },
+    "JSON object (default {})");
+  s->callback([&a] { a.show = nullptr; });
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  globals g;
+  if (const char* env = std::getenv("PROJLINK_SOCKET"))
+    g.socket = env;
+  if (const char* env = std::getenv("PROJLINK_AS"))
+    g.as = env;
+  CLI::App app{"projlinkctl: control projlinkd (projects, connections, drawings)"};
+  app.set_version_flag("-V,--version", std::string("projlinkctl ") + PROJLINK_VERSION);
+  app.add_option("--socket", g.socket, "daemon socket (env PROJLINK_SOCKET)");
+  app.add_option("--as", g.as, "act on behalf of this user id or email (env PROJLINK_AS)");
+  app.add_flag("--json", g.json_output, "print the daemon's JSON reply");
+  app.require_subcommand(1);
+  app.fallthrough(); // global options may follow the subcommand
+  action a;
+  define_commands(app, a);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? exit_ok : exit_usage;
+  }
+  try {
+    client c{g.socket};
+    auto r = c.call(a.method, a.parameters);
+    if (!r.error.empty()) {
+      if (g.json_output)
+        std::cout << json{{"error", r.error}, {"parameters", r.parameters}}.dump(2) << '\n';
+      std::cerr << "error: " << r.error.substr(r.error.rfind('.') + 1) << ": " << explain(r)
+                << '\n';
+      return exit_error;
+    }
+    if (g.json_output || !a.show)
+      std::cout << r.parameters.dump(2) << '\n';
+    else
+      a.show(r.parameters);
+    return exit_ok;
+  } catch (const unreachable& e) {
+    std::cerr << "projlinkctl: " << e.what() << '\n';
+    return exit_unreachable;
+  }
+}
