@@ -386,9 +386,11 @@ void control_server::handle_message(client& c, const std::string& text) {
 }
 
 void control_server::answer_locally(client& c, uint64_t seq, const varlink::call& call) {
-  if (call.oneway && call.method != "io.projlink.Daemon.Reload")
-    return;
   std::string reply;
+  bool failed = true;
+  auto fail = [&](std::string_view name, const varlink::json& params) {
+    reply = varlink::encode_error(name, params);
+  };
   try {
     varlink::params p{call.parameters};
     if (call.method == "org.varlink.service.GetInfo") {
@@ -401,29 +403,32 @@ void control_server::answer_locally(client& c, uint64_t seq, const varlink::call
                                      {"version", PROJLINK_VERSION},
                                      {"url", "man:projlinkd(8)"},
                                      {"interfaces", names}});
+      failed = false;
     } else if (call.method == "org.varlink.service.GetInterfaceDescription") {
       auto name = p.str("interface");
       p.finish();
-      if (const auto* i = find_interface(name))
+      if (const auto* i = find_interface(name)) {
         reply = varlink::encode_reply({{"description", i->text}});
-      else
-        reply = varlink::encode_error("org.varlink.service.InterfaceNotFound",
-                                      {{"interface", name}});
+        failed = false;
+      } else {
+        fail("org.varlink.service.InterfaceNotFound", {{"interface", name}});
+      }
     } else if (call.method == "io.projlink.Daemon.Reload") {
       p.finish();
       auto err = on_reload ? on_reload() : std::string{"reload is not available"};
-      reply = err.empty() ? varlink::encode_reply(varlink::json::object())
-                          : varlink::encode_error("io.projlink.Daemon.InvalidConfiguration",
-                                                  {{"message", err}});
+      if (err.empty()) {
+        reply = varlink::encode_reply(varlink::json::object());
+        failed = false;
+      } else {
+        fail("io.projlink.Daemon.InvalidConfiguration", {{"message", err}});
+      }
     } else {
-      reply = varlink::encode_error("org.varlink.service.MethodNotImplemented",
-                                    {{"method", call.method}});
+      fail("org.varlink.service.MethodNotImplemented", {{"method", call.method}});
     }
   } catch (const varlink::invalid_parameter& e) {
-    reply = varlink::encode_error("org.varlink.service.InvalidParameter",
-                                  {{"parameter", e.parameter}});
+    fail("org.varlink.service.InvalidParameter", {{"parameter", e.parameter}});
   }
-  if (reply.find("\"error\"") != std::string::npos)
+  if (failed)
     svc_->metrics->call_errors++;
   if (!call.oneway)
     put(c, seq, std::move(reply), true);

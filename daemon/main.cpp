@@ -258,14 +258,17 @@ int run(const options& opts, config cfg) {
     server->watch(wd_fd, [&, half] {
       uint64_t ticks;
       [[maybe_unused]] auto n = ::read(wd_fd, &ticks, sizeof(ticks));
-      auto store = svc.store;
-      auto* q = &replies;
-      sys.spawn([store, q, half](caf::event_based_actor* self) {
-        self->request(store, std::chrono::duration_cast<caf::timespan>(half), atom::ping_v)
-          .then([=](atom::pong) { q->push({0, 0, {}, false}); },
-                [=](caf::error& e) { spdlog::error("watchdog: store did not answer: {}",
-                                                   caf::to_string(e)); });
-      });
+      // Arguments go through spawn, not a capture: CAF 0.17's function-actor
+      // factory binds a null reference for an empty argument list (UBSan).
+      sys.spawn(
+        [](caf::event_based_actor* self, caf::actor store, reply_queue* q, caf::timespan timeout) {
+          self->request(store, timeout, atom::ping_v)
+            .then([=](atom::pong) { q->push({0, 0, {}, false}); },
+                  [=](caf::error& e) {
+                    spdlog::error("watchdog: store did not answer: {}", caf::to_string(e));
+                  });
+        },
+        svc.store, &replies, std::chrono::duration_cast<caf::timespan>(half));
     });
     spdlog::info("watchdog: pinging every {}ms", half.count() / 1000);
   }
