@@ -1,5 +1,7 @@
 #include "e2e_support.hpp"
 
+#include "daemon/unix_socket.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -142,30 +144,8 @@ conn::~conn() {
 }
 
 void conn::send_raw(const std::string& bytes, const std::vector<int>& fds) {
-  size_t off = 0;
-  bool fds_sent = fds.empty();
-  while (off < bytes.size()) {
-    iovec iov{const_cast<char*>(bytes.data() + off), bytes.size() - off};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    std::vector<char> ctrl;
-    if (!fds_sent) {
-      ctrl.resize(CMSG_SPACE(sizeof(int) * fds.size()));
-      msg.msg_control = ctrl.data();
-      msg.msg_controllen = ctrl.size();
-      auto* cm = CMSG_FIRSTHDR(&msg);
-      cm->cmsg_level = SOL_SOCKET;
-      cm->cmsg_type = SCM_RIGHTS;
-      cm->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-      std::memcpy(CMSG_DATA(cm), fds.data(), sizeof(int) * fds.size());
-    }
-    auto n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
-    if (n < 0)
-      return; // the daemon closed the connection; the test checks replies
-    fds_sent = true;
-    off += static_cast<size_t>(n);
-  }
+  // A failure means the daemon closed the connection; the test checks replies.
+  projlink::send_with_fds(fd_, bytes, fds);
 }
 
 void conn::send_call(const std::string& method, const json& params, bool oneway, bool more) {
