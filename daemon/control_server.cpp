@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <set>
 #include <stdexcept>
 
 namespace projlink {
@@ -70,8 +71,7 @@ struct control_server::client {
   uint64_t next_write = 0; ///< seq whose reply is written next
   std::map<uint64_t, slot> slots;
   size_t in_flight = 0;       ///< calls handed to the session, not yet done
-  size_t in_flight_more = 0;  ///< of those, calls made with "more"
-  std::map<uint64_t, bool> more_calls; ///< seq -> made with "more"
+  std::set<uint64_t> more_calls; ///< in flight and made with "more"
   clock::time_point last_activity = clock::now();
   bool read_closed = false; ///< peer shut down its side, or we stopped reading
   bool closing = false;     ///< close once `out` is written
@@ -376,10 +376,8 @@ void control_server::handle_message(client& c, const std::string& text) {
   }
   if (!call->oneway) {
     ++c.in_flight;
-    if (call->more) {
-      ++c.in_flight_more;
-      c.more_calls[seq] = true;
-    }
+    if (call->more)
+      c.more_calls.insert(seq);
   }
   caf::anon_send(c.session, incoming_call{seq, std::move(*call), std::move(fds)});
   update_interest(c);
@@ -469,10 +467,7 @@ void control_server::deliver(const outgoing_reply& r) {
     return;
   if (!r.continues) {
     --c.in_flight;
-    if (auto m = c.more_calls.find(r.seq); m != c.more_calls.end()) {
-      --c.in_flight_more;
-      c.more_calls.erase(m);
-    }
+    c.more_calls.erase(r.seq);
   }
   c.last_activity = clock::now();
   put(c, r.seq, r.bytes, !r.continues);
@@ -566,7 +561,7 @@ void control_server::sweep_idle() {
 
 bool control_server::drained() const {
   for (const auto& [id, c] : clients_)
-    if (!c->dead && (c->in_flight > c->in_flight_more || !c->out.empty()))
+    if (!c->dead && (c->in_flight > c->more_calls.size() || !c->out.empty()))
       return false;
   return true;
 }
