@@ -18,6 +18,26 @@ PROJLINK_ATOM(ping, "ping");
 PROJLINK_ATOM(pong, "pong");
 PROJLINK_ATOM(shutdown, "shutdown");
 PROJLINK_ATOM(status, "status");
+// The connection protocol between project actors (SPEC §11).
+PROJLINK_ATOM(request, "request");
+PROJLINK_ATOM(approve, "approve");
+PROJLINK_ATOM(reject, "reject");
+PROJLINK_ATOM(undo, "undo");
+PROJLINK_ATOM(cancel, "cancel");
+PROJLINK_ATOM(disconnect, "disconnect");
+PROJLINK_ATOM(expire, "expire");
+PROJLINK_ATOM(update, "update");
+PROJLINK_ATOM(ack, "ack");
+// Registry and supervision.
+PROJLINK_ATOM(route, "route");
+PROJLINK_ATOM(idle, "idle");
+PROJLINK_ATOM(passivate, "passivate");
+PROJLINK_ATOM(tick, "tick");
+PROJLINK_ATOM(schedule, "schedule");
+PROJLINK_ATOM(recover, "recover");
+// Event hub.
+PROJLINK_ATOM(subscribe, "subscribe");
+PROJLINK_ATOM(publish, "publish");
 
 #undef PROJLINK_ATOM
 

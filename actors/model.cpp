@@ -1,5 +1,9 @@
 #include "actors/model.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
 namespace projlink {
 
 namespace {
@@ -15,6 +19,48 @@ std::optional<level> parse_level(const std::string& s) {
     if (s == level_names[i])
       return static_cast<level>(i);
   return std::nullopt;
+}
+
+bool is_live(const std::string& state) {
+  return state == "awaiting_approval" || state == "active";
+}
+
+std::string format_time(std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
+  auto secs = static_cast<std::time_t>(ms / 1000);
+  if (ms % 1000 < 0)
+    --secs;
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[40];
+  auto n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof(buf) - n, ".%03dZ", static_cast<int>(((ms % 1000) + 1000) % 1000));
+  return buf;
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_time(const std::string& s) {
+  std::tm tm{};
+  int ms = 0;
+  int used = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used)
+      != 6)
+    return std::nullopt;
+  auto rest = s.substr(static_cast<size_t>(used));
+  if (rest.size() == 5 && rest[0] == '.' && rest[4] == 'Z')
+    ms = std::atoi(rest.substr(1, 3).c_str());
+  else if (rest != "Z")
+    return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  auto secs = ::timegm(&tm);
+  return std::chrono::system_clock::time_point{std::chrono::seconds{secs}}
+         + std::chrono::milliseconds{ms};
+}
+
+std::string now_string() {
+  return format_time(std::chrono::system_clock::now());
 }
 
 bool valid_id(const std::string& id) {

@@ -4,6 +4,7 @@
 // any of them may travel in a CAF message, locally or, later, between nodes
 // (SPEC §13). No handles, no pointers.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -94,6 +95,102 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, store_counts& x) {
   return f(x.projects, x.sync_backlog, x.notification_backlog);
 }
+
+/// CAF 0.17 serializes no std::optional: inspect functions pass `opt(x)`,
+/// which travels as (present, value).
+template <class T>
+struct opt_ref {
+  std::optional<T>* x;
+};
+
+template <class T>
+opt_ref<T> opt(std::optional<T>& x) {
+  return {&x};
+}
+
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, opt_ref<T>& r) {
+  bool has = r.x->has_value();
+  T value = has ? **r.x : T{};
+  if constexpr (Inspector::writes_state) {
+    auto err = f(has, value);
+    if (has)
+      *r.x = std::move(value);
+    else
+      r.x->reset();
+    return err;
+  } else {
+    return f(has, value);
+  }
+}
+
+/// States of a connection (SPEC §3).
+/// awaiting_approval and active are "live": at most one per downstream (R3).
+struct connection {
+  std::string id;
+  std::string upstream;
+  std::string downstream;
+  std::string state; ///< awaiting_approval | active | rejected | cancelled | expired | disconnected
+  std::string requested_by;
+  std::string requested_at;
+  std::optional<std::string> decided_by;
+  std::optional<std::string> decided_at;
+  std::optional<std::string> ended_by;
+  std::optional<std::string> ended_at;
+  std::optional<std::string> reason;
+  std::optional<std::string> undo_until;
+  bool manual_approval = false; ///< approved by a person (R9: the upstream may undo)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, connection& x) {
+  return f(x.id, x.upstream, x.downstream, x.state, x.requested_by, x.requested_at,
+           opt(x.decided_by), opt(x.decided_at), opt(x.ended_by), opt(x.ended_at), opt(x.reason),
+           opt(x.undo_until), x.manual_approval);
+}
+
+/// True for awaiting_approval and active.
+bool is_live(const std::string& state);
+
+/// One history entry (R15). A connection's event is listed for both projects:
+/// `project` is the side where it happened, `peer` the other side.
+struct event {
+  int64_t seq = 0;
+  std::string at;
+  std::string kind;
+  std::string project;
+  std::optional<std::string> peer;
+  std::optional<std::string> connection;
+  std::optional<std::string> user;
+  std::optional<std::string> reason;
+  std::string detail; ///< a JSON object as text; empty = none
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event& x) {
+  return f(x.seq, x.at, x.kind, x.project, opt(x.peer), opt(x.connection), opt(x.user),
+           opt(x.reason), x.detail);
+}
+
+/// A project's notification distribution list (SPEC §10).
+struct settings {
+  std::string project;
+  std::string mode = "all_admins"; ///< all_admins | specific_users
+  std::vector<std::string> users;  ///< user ids (specific_users)
+  std::vector<std::string> recipients; ///< resolved e-mail addresses
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, settings& x) {
+  return f(x.project, x.mode, x.users, x.recipients);
+}
+
+/// RFC 3339 UTC with milliseconds (`2026-11-23T10:00:00.123Z`); sorts as text.
+std::string format_time(std::chrono::system_clock::time_point t);
+/// Parses what format_time writes (milliseconds optional).
+std::optional<std::chrono::system_clock::time_point> parse_time(const std::string& s);
+/// The current time, formatted.
+std::string now_string();
 
 /// True for ids chosen by callers: `[a-z0-9][a-z0-9._-]*`, at most 128 bytes.
 bool valid_id(const std::string& id);

@@ -202,7 +202,14 @@ CREATE INDEX outbox_by_state ON outbox(state, next_attempt_at);
 CREATE INDEX outbox_by_project ON outbox(project, id);
 )sql";
 
-constexpr const char* migrations[] = {migration_1};
+// Version 2: a decision on a connection remembers which peer project has not
+// yet acknowledged it, so that it is re-sent after a restart (SPEC §11, §13).
+constexpr const char* migration_2 = R"sql(
+ALTER TABLE connections ADD COLUMN peer_unacked TEXT;
+CREATE INDEX connections_unacked ON connections(peer_unacked) WHERE peer_unacked IS NOT NULL;
+)sql";
+
+constexpr const char* migrations[] = {migration_1, migration_2};
 
 } // namespace
 

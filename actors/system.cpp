@@ -1,5 +1,6 @@
 #include "actors/system.hpp"
 
+#include "actors/actors.hpp"
 #include "actors/error.hpp"
 
 #include <caf/all.hpp>
@@ -20,6 +21,12 @@ std::unique_ptr<caf::actor_system_config> make_caf_config(const config& cfg) {
   if (caf::get_or(c->content, "scheduler.max-threads", size_t{0}) != threads
       || caf::get_or(c->content, "scheduler.policy", caf::atom("")) != caf::atom("sharing"))
     throw std::runtime_error("CAF refused the scheduler configuration");
+  // Messages between project actors are plain values that could cross a
+  // node boundary (SPEC §13): announce them.
+  c->add_message_type<connection>("projlink::connection");
+  c->add_message_type<event>("projlink::event");
+  c->add_message_type<std::vector<event>>("std::vector<projlink::event>");
+  c->add_message_type<decision>("projlink::decision");
   c->add_error_category(ec_category, [](uint8_t code, caf::atom_value, const caf::message& ctx) {
     return describe(caf::error{code, ec_category, ctx});
   });

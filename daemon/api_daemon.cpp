@@ -18,14 +18,15 @@ void add_daemon_api(handler_map& m) {
   m[i + "GetStatus"] = [](const call_ptr& c, varlink::params& p) {
     p.finish();
     auto started = c->svc->started;
+    auto* reg = c->svc->registry_stats;
     store_call<store_counts>(c, false, [](auto& d) { return directory::counts(d); },
-                             [started](const store_counts& n) {
+                             [started, reg](const store_counts& n) {
                                std::chrono::duration<double> up
                                  = std::chrono::steady_clock::now() - started;
                                return json{{"version", PROJLINK_VERSION},
                                            {"uptime_s", up.count()},
                                            {"projects", n.projects},
-                                           {"live_project_actors", 0},
+                                           {"live_project_actors", reg != nullptr ? reg->live.load() : 0},
                                            {"sync_backlog", n.sync_backlog},
                                            {"notification_backlog", n.notification_backlog}};
                              });
@@ -35,6 +36,7 @@ void add_daemon_api(handler_map& m) {
     p.finish();
     const auto& d = *c->svc->metrics;
     const auto& s = *c->svc->store_stats;
+    const auto& r = *c->svc->registry_stats;
     std::chrono::duration<double> up = std::chrono::steady_clock::now() - c->svc->started;
     json metrics{
       {"uptime_seconds", up.count()},
@@ -50,6 +52,12 @@ void add_daemon_api(handler_map& m) {
       {"store_writes_total", static_cast<double>(s.writes.load())},
       {"store_reads_total", static_cast<double>(s.reads.load())},
       {"store_failed_commits_total", static_cast<double>(s.failed_commits.load())},
+      {"project_actors_live", static_cast<double>(r.live.load())},
+      {"project_actors_spawned_total", static_cast<double>(r.spawned.load())},
+      {"project_actors_passivated_total", static_cast<double>(r.passivated.load())},
+      {"project_actors_failed_total", static_cast<double>(r.failed.load())},
+      {"peer_updates_resent_total", static_cast<double>(r.resent.load())},
+      {"requests_expired_total", static_cast<double>(r.expired.load())},
     };
     c->reply({{"metrics", metrics}});
   };

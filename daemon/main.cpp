@@ -133,6 +133,14 @@ void raise_fd_limit() {
   }
 }
 
+/// The limits project actors read; a reload changes them in place.
+void apply_limits(const config& cfg, live_limits& l) {
+  l.undo_window_ms = cfg.connections.undo_window.count();
+  l.request_ttl_ms = cfg.connections.request_ttl.count();
+  l.max_revisions = static_cast<int64_t>(cfg.connections.max_drawing_revisions);
+  l.passivate_after_ms = cfg.actors.passivate_after.count();
+}
+
 /// What a reload cannot change while running.
 std::vector<std::string> restart_only_changes(const config& a, const config& b) {
   std::vector<std::string> out;
@@ -185,6 +193,15 @@ int run(const options& opts, config cfg) {
   svc.metrics = &metrics;
   svc.store_stats = &store_stats;
   svc.started = std::chrono::steady_clock::now();
+  live_limits limits;
+  apply_limits(cfg, limits);
+  registry_metrics registry_stats;
+  svc.hub = spawn_hub(sys);
+  svc.registry = spawn_registry(sys, svc.store, svc.hub, &limits, &registry_stats);
+  svc.registry_stats = &registry_stats;
+  // Re-send what peers did not acknowledge and expire what fell due while
+  // the daemon was down, before the first call is served.
+  caf::anon_send(svc.registry, atom::recover_v);
 
   auto server = std::make_unique<control_server>(sys, &svc, control_limits::from(cfg));
   std::string where;
@@ -223,6 +240,7 @@ int run(const options& opts, config cfg) {
       cfg = std::move(next);
       setup_logging(cfg);
       server->set_limits(control_limits::from(cfg));
+      apply_limits(cfg, limits);
       spdlog::info("reload: {} applied", cfg.source);
     }
     notify::ready("serving");
@@ -280,6 +298,10 @@ int run(const options& opts, config cfg) {
 
   spdlog::info("shutting down");
   server.reset(); // closes every client and ends its session actor
+  // Ordered shutdown: project actors, then the hub, the store last (it
+  // commits what they queued before it closes the database).
+  caf::anon_send(svc.registry, atom::shutdown_v);
+  caf::anon_send_exit(svc.hub, caf::exit_reason::user_shutdown);
   caf::anon_send(svc.store, atom::shutdown_v);
   svc.store = nullptr;
   sys.await_all_actors_done();

@@ -104,6 +104,7 @@ const handler_map& handlers() {
     handler_map m;
     add_directory_api(m);
     add_daemon_api(m);
+    add_connections_api(m);
     return m;
   }();
   return map;

@@ -6,6 +6,7 @@
 // posts the encoded reply to a reply_queue that wakes the control thread.
 // Replies may be posted out of order; the control thread restores call order.
 
+#include "actors/actors.hpp"
 #include "actors/store.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/varlink.hpp"
@@ -82,6 +83,9 @@ private:
 /// session actor.
 struct services {
   caf::actor store;
+  caf::actor registry;
+  hub_actor hub;
+  registry_metrics* registry_stats = nullptr;
   reply_queue* replies = nullptr;
   daemon_metrics* metrics = nullptr;
   store_metrics* store_stats = nullptr;
@@ -124,6 +128,7 @@ using handler_map = std::unordered_map<std::string, handler>;
 /// Registration of each interface's handlers (daemon/api_*.cpp).
 void add_directory_api(handler_map& map);
 void add_daemon_api(handler_map& map);
+void add_connections_api(handler_map& map);
 
 /// Runs a typed store closure as a write (group-committed) or read, and
 /// replies with `render(result)` or the closure's error.
@@ -154,3 +159,4 @@ caf::actor spawn_session(caf::actor_system& sys, const services* svc, uint64_t s
 } // namespace projlink
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(projlink::incoming_call)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(projlink::call_ptr)

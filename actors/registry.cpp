@@ -1,0 +1,227 @@
+// The registry / supervisor: project id -> live project actor. Spawns on
+// first use, passivates idle actors without losing a message, restarts
+// (on next use) an actor that failed, runs the expiry timer of R10 and, at
+// start, re-sends the peer updates nobody acknowledged.
+
+#include "actors/actors.hpp"
+#include "actors/store.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <unordered_map>
+
+namespace projlink {
+
+namespace {
+
+constexpr auto store_timeout = std::chrono::seconds{60};
+
+struct entry {
+  project_actor handle;
+  /// Asked to passivate: new messages wait in `held` until it is down.
+  bool draining = false;
+  std::vector<std::pair<caf::response_promise, caf::message>> held;
+};
+
+struct registry_state {
+  project_env env;
+  std::unordered_map<std::string, entry> actors;
+  std::unordered_map<caf::actor_addr, std::string> names;
+  /// Deadline the expiry timer is armed for (empty: not armed).
+  std::string timer_at;
+  static inline const char* name = "registry";
+};
+
+using self_ptr = caf::stateful_actor<registry_state>*;
+
+entry& lookup(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto it = st.actors.find(id);
+  if (it != st.actors.end())
+    return it->second;
+  auto handle = spawn_project(self->system(), id, st.env);
+  self->monitor(handle);
+  st.names.emplace(handle.address(), id);
+  st.env.metrics->live++;
+  st.env.metrics->spawned++;
+  return st.actors.emplace(id, entry{std::move(handle), false, {}}).first->second;
+}
+
+void deliver(self_ptr self, const std::string& id, caf::response_promise rp, caf::message m) {
+  auto& e = lookup(self, id);
+  if (e.draining) {
+    e.held.emplace_back(std::move(rp), std::move(m));
+    return;
+  }
+  rp.delegate(caf::actor_cast<caf::actor>(e.handle), std::move(m));
+}
+
+/// Expires what is due (through each downstream's actor) and arms the timer
+/// for the next deadline.
+void sweep(self_ptr self) {
+  auto now = now_string();
+  self
+    ->request(self->state.env.store, store_timeout, atom::read_v,
+              make_store_fn([now](SQLite::Database& db) { return connections::due_expiries(db, now); }))
+    .then(
+      [=](connections::expiries& x) {
+        for (auto& [conn, downstream] : x.due) {
+          // Answered to us; nobody else waits for it.
+          self->request(caf::actor_cast<caf::actor>(self), store_timeout, atom::route_v, downstream,
+                        caf::make_message(atom::expire_v, conn))
+            .then(
+              [=](connection& c) {
+                if (c.state == "expired")
+                  self->state.env.metrics->expired++;
+              },
+              [=](caf::error& e) {
+                spdlog::warn("expiry of {} failed: {}", conn, caf::to_string(e));
+              });
+        }
+        auto& st = self->state;
+        if (x.next.empty() || (!st.timer_at.empty() && st.timer_at <= x.next))
+          return;
+        auto when = parse_time(x.next);
+        if (!when)
+          return;
+        st.timer_at = x.next;
+        auto delay = *when - std::chrono::system_clock::now() + std::chrono::milliseconds{1};
+        auto ms = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(delay),
+                           std::chrono::milliseconds{1});
+        // Long timers are re-armed in steps: a clock change cannot strand them.
+        self->delayed_send(self, std::min(ms, std::chrono::milliseconds{3'600'000}),
+                           atom::tick_v);
+      },
+      [=](caf::error& e) { spdlog::error("expiry sweep failed: {}", caf::to_string(e)); });
+}
+
+caf::behavior registry(self_ptr self, caf::actor store, hub_actor hub, const live_limits* limits,
+                       registry_metrics* metrics) {
+  auto& st = self->state;
+  st.env = project_env{std::move(store), caf::actor_cast<caf::actor>(self), std::move(hub), limits,
+                       metrics};
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    auto n = st.names.find(dm.source);
+    if (n == st.names.end())
+      return;
+    auto id = n->second;
+    st.names.erase(n);
+    st.env.metrics->live--;
+    auto it = st.actors.find(id);
+    if (it == st.actors.end() || it->second.handle.address() != dm.source)
+      return;
+    auto held = std::move(it->second.held);
+    if (it->second.draining) {
+      st.env.metrics->passivated++;
+    } else if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
+      st.env.metrics->failed++;
+      spdlog::error("project actor {} failed: {}; it restarts on next use", id,
+                    caf::to_string(dm.reason));
+    }
+    st.actors.erase(it);
+    // Messages that arrived while it passivated go to its successor.
+    for (auto& [rp, m] : held)
+      deliver(self, id, std::move(rp), std::move(m));
+  });
+  return {
+    [=](atom::route, std::string& id, caf::message& m) {
+      deliver(self, id, self->make_response_promise(), std::move(m));
+    },
+    [=](atom::idle, std::string& id, caf::actor_addr& who) {
+      auto it = self->state.actors.find(id);
+      if (it == self->state.actors.end() || it->second.draining
+          || it->second.handle.address() != who)
+        return;
+      it->second.draining = true;
+      self->send(it->second.handle, atom::passivate_v);
+    },
+    [=](atom::schedule) {
+      auto& st = self->state;
+      if (!st.timer_at.empty()) {
+        auto ttl = std::chrono::milliseconds{st.env.limits->request_ttl_ms.load()};
+        if (format_time(std::chrono::system_clock::now() + ttl) >= st.timer_at)
+          return; // the armed timer fires first and re-arms
+      }
+      sweep(self);
+    },
+    [=](atom::tick) {
+      self->state.timer_at.clear();
+      sweep(self);
+    },
+    [=](atom::recover) {
+      self
+        ->request(self->state.env.store, store_timeout, atom::read_v,
+                  make_store_fn([](SQLite::Database& db) { return connections::unacknowledged(db); }))
+        .then(
+          [=](std::vector<unacked>& xs) {
+            for (auto& x : xs) {
+              self->state.env.metrics->resent++;
+              inform_peer(self->system(), self->state.env, std::move(x.conn), std::move(x.peer));
+            }
+            if (!xs.empty())
+              spdlog::info("re-sent {} unacknowledged peer updates", xs.size());
+          },
+          [=](caf::error& e) { spdlog::error("recovery failed: {}", caf::to_string(e)); });
+      sweep(self);
+    },
+    [=](atom::status) { return self->state.env.metrics->live.load(); },
+    [=](atom::shutdown) {
+      for (auto& [id, e] : self->state.actors)
+        self->send_exit(e.handle, caf::exit_reason::user_shutdown);
+      self->quit();
+    },
+  };
+}
+
+struct informer_state {
+  int tries = 0;
+  static inline const char* name = "informer";
+};
+
+/// Delivers one peer update until acknowledged, then clears the mark.
+caf::behavior informer(caf::stateful_actor<informer_state>* self, project_env env,
+                       connection conn, std::string peer) {
+  self->send(self, atom::tick_v);
+  return {
+    [=](atom::tick) {
+      self
+        ->request(env.registry, store_timeout, atom::route_v, peer,
+                  caf::make_message(atom::update_v, conn))
+        .then(
+          [=](atom::ack) {
+            self
+              ->request(env.store, store_timeout, atom::write_v,
+                        make_store_fn([=](SQLite::Database& db) {
+                          return connections::acknowledged(db, conn.id, peer, conn.state);
+                        }))
+              .then([=] { self->quit(); }, [=](caf::error&) { self->quit(); });
+          },
+          [=](caf::error& e) {
+            if (++self->state.tries >= 5) {
+              spdlog::warn("peer {} did not acknowledge {} ({}); re-sent at next start", peer,
+                           conn.id, caf::to_string(e));
+              self->quit();
+              return;
+            }
+            self->delayed_send(self, std::chrono::milliseconds{100 << self->state.tries},
+                               atom::tick_v);
+          });
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_registry(caf::actor_system& sys, caf::actor store, hub_actor hub,
+                          const live_limits* limits, registry_metrics* metrics) {
+  return sys.spawn(registry, std::move(store), std::move(hub), limits, metrics);
+}
+
+void inform_peer(caf::actor_system& sys, const project_env& env, connection conn,
+                 std::string peer) {
+  sys.spawn(informer, env, std::move(conn), std::move(peer));
+}
+
+} // namespace projlink

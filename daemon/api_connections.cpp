@@ -1,0 +1,261 @@
+// io.projlink.Connections: decisions go to the deciding project's actor
+// (through the registry); reads go straight to the store, since they change
+// nothing; Watch subscribes the session to the event hub.
+
+#include "actors/actors.hpp"
+#include "daemon/session.hpp"
+
+#include <caf/all.hpp>
+
+namespace projlink {
+
+namespace {
+
+using varlink::json;
+using varlink::params;
+
+constexpr auto timeout = std::chrono::seconds{90};
+
+void put(json& j, const char* key, const std::optional<std::string>& v) {
+  if (v)
+    j[key] = *v;
+}
+
+json to_json(const connection& c) {
+  json j{{"id", c.id},
+         {"upstream", c.upstream},
+         {"downstream", c.downstream},
+         {"state", c.state},
+         {"requested_by", c.requested_by},
+         {"requested_at", c.requested_at}};
+  put(j, "decided_by", c.decided_by);
+  put(j, "decided_at", c.decided_at);
+  put(j, "ended_by", c.ended_by);
+  put(j, "ended_at", c.ended_at);
+  put(j, "reason", c.reason);
+  put(j, "undo_until", c.undo_until);
+  return j;
+}
+
+json to_json(const event& e) {
+  json j{{"seq", e.seq}, {"at", e.at}, {"kind", e.kind}, {"project", e.project}};
+  put(j, "connection", e.connection);
+  put(j, "user", e.user);
+  put(j, "reason", e.reason);
+  if (!e.detail.empty())
+    j["detail"] = json::parse(e.detail, nullptr, false);
+  if (e.peer)
+    j["detail"]["peer"] = *e.peer;
+  return j;
+}
+
+json to_json(const settings& s) {
+  return {{"project", s.project}, {"mode", s.mode}, {"users", s.users},
+          {"recipients", s.recipients}};
+}
+
+json to_json(const std::vector<connection>& xs) {
+  auto out = json::array();
+  for (const auto& x : xs)
+    out.push_back(to_json(x));
+  return out;
+}
+
+std::string id_param(params& p, const char* name) {
+  auto id = p.str(name);
+  if (id.empty() || id.size() > 256)
+    throw varlink::invalid_parameter(name);
+  return id;
+}
+
+void publish(const call_ptr& c, std::vector<event> events) {
+  if (!events.empty())
+    c->self->send(c->svc->hub, atom::publish_v, std::move(events));
+}
+
+/// Sends `m` to the actor of `project` and replies with the connection.
+void route(const call_ptr& c, const std::string& project, caf::message m) {
+  c->self->request(c->svc->registry, timeout, atom::route_v, project, std::move(m))
+    .then([c](connection& x) { c->reply({{"connection", to_json(x)}}); },
+          [c](caf::error& e) { c->fail(e); });
+}
+
+enum class side { upstream, downstream };
+
+/// Looks the connection up, then sends `m` to the actor of `who`.
+void route_by_connection(const call_ptr& c, const std::string& id, side who, caf::message m) {
+  c->self
+    ->request(c->svc->store, timeout, atom::read_v,
+              make_store_fn([id](SQLite::Database& d) { return connections::find(d, id); }))
+    .then(
+      [c, who, m](connection& x) {
+        route(c, who == side::upstream ? x.upstream : x.downstream, m);
+      },
+      [c](caf::error& e) { c->fail(e); });
+}
+
+constexpr bool read = false;
+
+} // namespace
+
+void add_connections_api(handler_map& m) {
+  const std::string i = "io.projlink.Connections.";
+
+  m[i + "Request"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto downstream = id_param(p, "downstream");
+    auto upstream = id_param(p, "upstream");
+    p.finish();
+    route(c, downstream, caf::make_message(atom::request_v, as, upstream));
+  };
+  m[i + "Approve"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto id = id_param(p, "connection");
+    p.finish();
+    route_by_connection(c, id, side::upstream, caf::make_message(atom::approve_v, as, id));
+  };
+  m[i + "Reject"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto id = id_param(p, "connection");
+    auto reason = p.opt_str("reason").value_or("");
+    p.finish();
+    route_by_connection(c, id, side::upstream, caf::make_message(atom::reject_v, as, id, reason));
+  };
+  m[i + "Undo"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto id = id_param(p, "connection");
+    p.finish();
+    route_by_connection(c, id, side::downstream, caf::make_message(atom::undo_v, as, id));
+  };
+  m[i + "Cancel"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto id = id_param(p, "connection");
+    p.finish();
+    route_by_connection(c, id, side::downstream, caf::make_message(atom::cancel_v, as, id));
+  };
+  m[i + "Disconnect"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto id = id_param(p, "connection");
+    // Missing reason / terms get the rule's own errors (R11), after the
+    // permission check, like empty ones.
+    auto reason = p.opt_str("reason").value_or("");
+    auto terms = p.opt_bool("accept_terms").value_or(false);
+    p.finish();
+    route_by_connection(c, id, side::downstream,
+                        caf::make_message(atom::disconnect_v, as, id, reason, terms));
+  };
+
+  m[i + "Get"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto id = id_param(p, "connection");
+    p.finish();
+    store_call<connection>(
+      c, read, [=](SQLite::Database& d) { return connections::get(d, as, id); },
+      [](const connection& x) { return json{{"connection", to_json(x)}}; });
+  };
+  m[i + "List"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto project = id_param(p, "project");
+    p.finish();
+    store_call<connection_lists>(
+      c, read, [=](SQLite::Database& d) { return connections::list(d, as, project); },
+      [](const connection_lists& x) {
+        return json{{"as_downstream", to_json(x.as_downstream)},
+                    {"as_upstream", to_json(x.as_upstream)}};
+      });
+  };
+  m[i + "History"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto project = id_param(p, "project");
+    auto after = p.opt_int("after").value_or(0);
+    auto limit = p.opt_int("limit").value_or(100);
+    p.finish();
+    if (after < 0)
+      throw varlink::invalid_parameter("after");
+    if (limit < 1 || limit > 10'000)
+      throw varlink::invalid_parameter("limit");
+    store_call<std::vector<event>>(
+      c, read,
+      [=](SQLite::Database& d) { return connections::history(d, as, project, after, limit); },
+      [](const std::vector<event>& xs) {
+        auto out = json::array();
+        for (const auto& e : xs)
+          out.push_back(to_json(e));
+        return json{{"events", out}};
+      });
+  };
+  m[i + "GetSettings"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto project = id_param(p, "project");
+    p.finish();
+    store_call<settings>(
+      c, read, [=](SQLite::Database& d) { return connections::get_settings(d, as, project); },
+      [](const settings& s) { return json{{"settings", to_json(s)}}; });
+  };
+  m[i + "SetDistribution"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto project = id_param(p, "project");
+    auto mode = p.one_of("mode", {"all_admins", "specific_users"});
+    auto users = p.opt_str_list("users").value_or(std::vector<std::string>{});
+    p.finish();
+    store_fn fn = [=](SQLite::Database& d) -> caf::expected<caf::message> {
+      std::vector<event> written;
+      auto r = connections::set_distribution(d, as, project, mode, users, &written);
+      if (!r)
+        return std::move(r.error());
+      return caf::make_message(std::move(*r), std::move(written));
+    };
+    c->self->request(c->svc->store, timeout, atom::write_v, std::move(fn))
+      .then(
+        [c](settings& s, std::vector<event>& written) {
+          c->reply({{"settings", to_json(s)}});
+          publish(c, std::move(written));
+        },
+        [c](caf::error& e) { c->fail(e); });
+  };
+  m[i + "SetApprovalMode"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto company = id_param(p, "company");
+    auto auto_approve = p.boolean("auto_approve");
+    p.finish();
+    store_fn fn = [=](SQLite::Database& d) -> caf::expected<caf::message> {
+      std::vector<event> written;
+      auto r = connections::set_approval_mode(d, as, company, auto_approve, &written);
+      if (!r)
+        return std::move(r.error());
+      return caf::make_message(*r, std::move(written));
+    };
+    c->self->request(c->svc->store, timeout, atom::write_v, std::move(fn))
+      .then(
+        [c](bool value, std::vector<event>& written) {
+          c->reply({{"auto_approve", value}});
+          publish(c, std::move(written));
+        },
+        [c](caf::error& e) { c->fail(e); });
+  };
+  m[i + "Watch"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto project = p.opt_str("project");
+    p.finish();
+    if (!c->in().call.more) {
+      c->fail("org.varlink.service.ExpectedMore", json::object());
+      return;
+    }
+    c->self
+      ->request(c->svc->store, timeout, atom::read_v,
+                make_store_fn(
+                  [=](SQLite::Database& d) { return connections::viewable(d, as, project); }))
+      .then(
+        [c](std::vector<std::string>& projects) {
+          // The session ends when its client hangs up; the hub watches it.
+          subscription s{c->self->address(), std::move(projects), [c](const event& e) {
+                           c->reply({{"event", to_json(e)}}, true);
+                           return true;
+                         }};
+          c->self->send(c->svc->hub, atom::subscribe_v, std::move(s));
+        },
+        [c](caf::error& e) { c->fail(e); });
+  };
+}
+
+} // namespace projlink
