@@ -118,6 +118,32 @@ std::string explain(const reply& r) {
     return field(p, "reason");
   if (name == "InvalidConfiguration" || name == "InternalError")
     return field(p, "message");
+  if (name == "ProjectInactive")
+    return "project '" + field(p, "project") + "' is not active (R1)";
+  if (name == "SelfConnection")
+    return "project '" + field(p, "project") + "' cannot connect to itself (R1)";
+  if (name == "AlreadyConnected")
+    return "project '" + field(p, "project") + "' already has an upstream: connection "
+           + field(p, "connection") + " (R3)";
+  if (name == "RoleConflict")
+    return "project '" + field(p, "project") + "' is " + field(p, "role")
+           + " and cannot take the other role (R5/R6)";
+  if (name == "PermanentlyDisconnected")
+    return "project '" + field(p, "project")
+           + "' was disconnected once and can never connect again (R11)";
+  if (name == "InvalidState")
+    return "connection " + field(p, "connection") + " is " + field(p, "state");
+  if (name == "UndoWindowExpired")
+    return "the undo window of connection " + field(p, "connection") + " has passed (R9)";
+  if (name == "ReasonRequired")
+    return "a disconnect needs a reason (--reason)";
+  if (name == "TermsNotAccepted")
+    return "a disconnect is permanent; accept the terms with --accept-terms";
+  if (name == "TooManyRevisions")
+    return "project '" + field(p, "project") + "' has " + field(p, "count")
+           + " drawing revisions, more than the limit of " + field(p, "limit") + " (R13)";
+  if (name == "ExpectedMore")
+    return "this method streams; call it with \"more\"";
   if (p.empty())
     return name;
   std::string out;

@@ -33,6 +33,8 @@ struct action {
   std::string method;
   json parameters = json::object();
   std::function<void(const json&)> show; ///< human output; JSON when unset
+  bool needs_as = false;                 ///< Connections/Drawings: pass --as
+  bool streaming = false;                ///< call with "more", print each reply
 };
 
 const std::vector<column> company_cols{{"ID", "id"}, {"NAME", "name"}, {"AUTO-APPROVE", "auto_approve"}};
@@ -45,6 +47,14 @@ const std::vector<column> user_cols{{"ID", "id"},
                                     {"NAME", "name"},
                                     {"COMPANY", "company"},
                                     {"COMPANY-ADMIN", "company_admin"}};
+const std::vector<column> connection_cols{
+  {"ID", "id"},          {"DOWNSTREAM", "downstream"},     {"UPSTREAM", "upstream"},
+  {"STATE", "state"},    {"REQUESTED-BY", "requested_by"}, {"REQUESTED", "requested_at"},
+  {"DECIDED-BY", "decided_by"}, {"ENDED-BY", "ended_by"},  {"UNDO-UNTIL", "undo_until"}};
+const std::vector<column> event_cols{{"SEQ", "seq"},   {"AT", "at"},
+                                     {"KIND", "kind"}, {"PROJECT", "project"},
+                                     {"CONNECTION", "connection"}, {"USER", "user"},
+                                     {"REASON", "reason"}};
 const std::vector<column> access_cols{{"PROJECT", "project"}, {"USER", "user"}, {"CM", "cm"},
                                       {"DRAWINGS", "drawings"}};
 
@@ -186,6 +196,105 @@ void define_commands(CLI::App& app, action& a) {
      "YAML file with lists companies, projects, users, access (- for stdin)")
     ->required();
 
+  // --- connections (SPEC §2-§4; every call on behalf of --as)
+  const std::string con = "io.projlink.Connections.";
+  auto csub = [&](CLI::App* parent, const std::string& name, const std::string& help,
+                  const std::string& method, std::function<void(const json&)> show,
+                  std::function<void()> then = nullptr) {
+    auto* c = parent->add_subcommand(name, help);
+    c->callback([&a, method, show, then] {
+      a.method = method;
+      a.show = show;
+      a.needs_as = true;
+      if (then)
+        then();
+    });
+    return c;
+  };
+  s = csub(&app, "connect", "request a connection (run by the downstream's cm admin)",
+           con + "Request", object("connection"));
+  opt<std::string>(s, a, "--downstream", "downstream", "the requesting project")->required();
+  opt<std::string>(s, a, "--upstream", "upstream", "the project whose drawings to receive")
+    ->required();
+  s = csub(&app, "approve", "approve a pending request (upstream cm admin)", con + "Approve",
+           object("connection"));
+  pos(s, a, "connection", "connection", "connection id");
+  s = csub(&app, "reject", "reject a pending request (upstream cm admin)", con + "Reject",
+           object("connection"));
+  pos(s, a, "connection", "connection", "connection id");
+  opt<std::string>(s, a, "--reason", "reason", "why (kept in history)");
+  s = csub(&app, "undo", "undo a request or an approval within the undo window", con + "Undo",
+           object("connection"));
+  pos(s, a, "connection", "connection", "connection id");
+  s = csub(&app, "cancel", "cancel a pending request (downstream cm admin)", con + "Cancel",
+           object("connection"));
+  pos(s, a, "connection", "connection", "connection id");
+  s = csub(&app, "disconnect", "disconnect for good (the downstream can never reconnect)",
+           con + "Disconnect", object("connection"));
+  pos(s, a, "connection", "connection", "connection id");
+  opt<std::string>(s, a, "--reason", "reason", "why (required)");
+  s->add_flag_function(
+    "--accept-terms", [&a](int64_t n) { a.parameters["accept_terms"] = n > 0; },
+    "accept that the disconnect is permanent (required)");
+  s = csub(&app, "connection", "show one connection", con + "Get", object("connection"));
+  pos(s, a, "connection", "connection", "connection id");
+  s = csub(&app, "connections", "list a project's connections", con + "List",
+           [](const json& p) {
+             std::cout << "As downstream (requested by this project):\n";
+             print_table(std::cout, p.at("as_downstream"), connection_cols);
+             std::cout << "\nAs upstream (received by this project):\n";
+             print_table(std::cout, p.at("as_upstream"), connection_cols);
+           });
+  pos(s, a, "project", "project", "project id");
+  s = csub(&app, "history", "show a project's connection history", con + "History",
+           table("events", event_cols));
+  pos(s, a, "project", "project", "project id");
+  opt<int64_t>(s, a, "--after", "after", "only events after this seq");
+  opt<int64_t>(s, a, "--limit", "limit", "at most this many (default 100)");
+  s = csub(&app, "settings",
+           "show a project's notification distribution list; with --mode, set it",
+           con + "GetSettings", object("settings"), [&a] {
+             if (a.parameters.contains("users") && !a.parameters.contains("mode"))
+               throw CLI::ValidationError("--user", "needs --mode specific_users");
+             if (a.parameters.contains("mode"))
+               a.method = "io.projlink.Connections.SetDistribution";
+           });
+  pos(s, a, "project", "project", "project id");
+  s->add_option_function<std::string>(
+     "--mode",
+     [&a](const std::string& m) { a.parameters["mode"] = m; },
+     "all_admins | specific_users")
+    ->check(CLI::IsMember({"all_admins", "specific_users"}));
+  s->add_option_function<std::vector<std::string>>(
+     "--user", [&a](const std::vector<std::string>& us) { a.parameters["users"] = us; },
+     "a recipient (with --mode specific_users; repeat)")
+    ->type_name("USER");
+  s = csub(&app, "approval-mode", "set whether a company auto-approves requests (company admin)",
+           con + "SetApprovalMode", [](const json& p) {
+             std::cout << "auto_approve: " << (p.value("auto_approve", false) ? "on" : "off")
+                       << '\n';
+           });
+  pos(s, a, "company", "company", "company id");
+  s->add_option_function<std::string>(
+     "mode", [&a](const std::string& v) { a.parameters["auto_approve"] = v == "on"; },
+     "on (approve at once) | off (wait for an upstream cm admin)")
+    ->required()
+    ->check(CLI::IsMember({"on", "off"}));
+  s = csub(&app, "watch", "print connection events as they happen (Ctrl-C to stop)",
+           con + "Watch", [](const json& p) {
+             const auto& e = p.at("event");
+             std::cout << e.value("at", "") << "  " << e.value("kind", "") << "  "
+                       << e.value("project", "");
+             for (const char* k : {"connection", "user", "reason"})
+               if (e.contains(k))
+                 std::cout << "  " << k << "=" << e[k].get<std::string>();
+             std::cout << std::endl;
+           },
+           [&a] { a.streaming = true; });
+  s->add_option_function<std::string>(
+    "project", [&a](const std::string& v) { a.parameters["project"] = v; },
+    "only this project (default: every project you may view)");
+
   // --- raw
   s = sub(&app, "call", "call any method with JSON parameters", "", nullptr);
   s->add_option_function<std::string>("method", [&a](const std::string& m) { a.method = m; },
@@ -226,8 +335,34 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? exit_ok : exit_usage;
   }
+  if (a.needs_as) {
+    if (g.as.empty()) {
+      std::cerr << "projlinkctl: say on whose behalf with --as USER or PROJLINK_AS\n";
+      return exit_usage;
+    }
+    a.parameters["as"] = g.as;
+  }
   try {
     client c{g.socket};
+    if (a.streaming) {
+      reply last;
+      c.stream(a.method, a.parameters, [&](const reply& r) {
+        last = r;
+        if (!r.error.empty())
+          return false;
+        if (g.json_output)
+          std::cout << r.parameters.dump() << std::endl;
+        else
+          a.show(r.parameters);
+        return true;
+      });
+      if (!last.error.empty()) {
+        std::cerr << "error: " << last.error.substr(last.error.rfind('.') + 1) << ": "
+                  << explain(last) << '\n';
+        return exit_error;
+      }
+      return exit_ok;
+    }
     auto r = c.call(a.method, a.parameters);
     if (!r.error.empty()) {
       if (g.json_output)
