@@ -46,7 +46,9 @@ int connect_to(const fs::path& socket) {
 
 } // namespace
 
-daemon_process::daemon_process(std::string control_extra, std::string extra) {
+daemon_process::daemon_process(std::string control_extra, std::string extra,
+                               std::string actors_extra_)
+  : actors_extra(std::move(actors_extra_)) {
   dir = fs::temp_directory_path()
         / ("projlink-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   fs::remove_all(dir);
@@ -65,6 +67,7 @@ void daemon_process::write_config(const std::string& control_extra, const std::s
       << control_extra << "storage:\n"
       << "  state_dir: " << dir.string() << "\n"
       << "actors:\n  scheduler_threads: 2\n"
+      << actors_extra
       << "logging:\n  level: debug\n"
       << extra;
 }
@@ -212,7 +215,7 @@ run_result run(const std::vector<std::string>& argv, const std::map<std::string,
     for (const auto& a : argv)
       args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    ::execv(args[0], args.data());
+    ::execvp(args[0], args.data());
     ::_exit(127);
   }
   int status = 0;

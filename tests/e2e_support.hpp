@@ -22,8 +22,10 @@ using json = nlohmann::json;
 class daemon_process {
 public:
   /// `control_extra` is YAML appended inside the `control:` section,
-  /// `extra` is YAML appended at the top level (other sections).
-  explicit daemon_process(std::string control_extra = "", std::string extra = "");
+  /// `extra` is YAML appended at the top level (other sections),
+  /// `actors_extra` inside the `actors:` section.
+  explicit daemon_process(std::string control_extra = "", std::string extra = "",
+                          std::string actors_extra = "");
   ~daemon_process();
 
   /// Starts the process and waits until its socket answers.
@@ -47,6 +49,7 @@ public:
   fs::path dir;
   fs::path socket;
   fs::path config_file;
+  std::string actors_extra;
 
 private:
   pid_t pid_ = -1;
