@@ -31,7 +31,7 @@ struct project_state {
   /// Decisions waiting for the store or a peer; passivation waits for 0.
   int busy = 0;
   bool passivating = false;
-  std::chrono::steady_clock::time_point last_active;
+  caf::actor_clock::time_point last_active; // on the actor clock (testable)
   /// This project's own requests (as downstream), one at a time: a second
   /// request waits for the first to be decided (R3 without a race).
   std::deque<queued_request> requests;
@@ -43,12 +43,12 @@ using self_ptr = project_actor::stateful_pointer<project_state>;
 
 void begin(self_ptr self) {
   self->state.busy++;
-  self->state.last_active = std::chrono::steady_clock::now();
+  self->state.last_active = self->clock().now();
 }
 
 void end(self_ptr self) {
   self->state.busy--;
-  self->state.last_active = std::chrono::steady_clock::now();
+  self->state.last_active = self->clock().now();
   if (self->state.passivating && self->state.busy == 0)
     self->quit();
 }
@@ -150,13 +150,13 @@ void next_request(self_ptr self) {
 project_actor::behavior_type project_behavior(self_ptr self, std::string id, project_env env) {
   self->state.id = std::move(id);
   self->state.env = std::move(env);
-  self->state.last_active = std::chrono::steady_clock::now();
+  self->state.last_active = self->clock().now();
   self->delayed_send(self, passivate_after(self), atom::tick_v);
   return {
     // Session → downstream: queue our request.
     [=](atom::request, std::string& as, std::string& upstream) -> caf::result<connection> {
       auto rp = self->make_response_promise<connection>();
-      self->state.last_active = std::chrono::steady_clock::now();
+      self->state.last_active = self->clock().now();
       self->state.requests.push_back({std::move(as), std::move(upstream), rp});
       next_request(self);
       return rp;
@@ -217,13 +217,13 @@ project_actor::behavior_type project_behavior(self_ptr self, std::string id, pro
     // already committed; this is where our side would react (the drawings
     // sync hooks in here). Repeats are harmless.
     [=](atom::update, connection& c) {
-      self->state.last_active = std::chrono::steady_clock::now();
+      self->state.last_active = self->clock().now();
       spdlog::debug("project {}: peer decision on {}: {}", self->state.id, c.id, c.state);
       return atom::ack_v;
     },
     [=](atom::tick) {
       auto& st = self->state;
-      auto idle = std::chrono::steady_clock::now() - st.last_active;
+      auto idle = self->clock().now() - st.last_active;
       auto limit = passivate_after(self);
       if (st.busy == 0 && st.requests.empty() && idle >= limit) {
         caf::anon_send(st.env.registry, atom::idle_v, st.id, self->address());

@@ -123,7 +123,9 @@ caf::behavior store(caf::stateful_actor<store_state>* self, std::shared_ptr<SQLi
 } // namespace
 
 caf::actor spawn_store(caf::actor_system& sys, std::shared_ptr<SQLite::Database> db,
-                       store_metrics* metrics) {
+                       store_metrics* metrics, bool detached) {
+  if (!detached)
+    return sys.spawn(store, std::move(db), metrics);
   return sys.spawn<caf::detached>(store, std::move(db), metrics);
 }
 

@@ -59,8 +59,10 @@ struct store_metrics {
 };
 
 /// Spawns the store actor owning `db`. `metrics` must outlive the actor.
+/// `detached = false` only for deterministic tests (test_coordinator), where
+/// blocking the one scheduler thread is what they want.
 caf::actor spawn_store(caf::actor_system& sys, std::shared_ptr<SQLite::Database> db,
-                       store_metrics* metrics);
+                       store_metrics* metrics, bool detached = true);
 
 /// Wraps a typed closure `caf::expected<T>(SQLite::Database&)` as a store_fn;
 /// its reply carries the T (nothing for expected<void>).
