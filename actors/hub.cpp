@@ -19,10 +19,14 @@ struct watcher {
 
 struct hub_state {
   std::vector<watcher> watchers;
+  std::string label;
   static inline const char* name = "hub";
 };
 
-hub_actor::behavior_type hub(hub_actor::stateful_pointer<hub_state> self) {
+// `name` is only there because CAF 0.17's factory binds a null reference
+// when an actor is spawned without arguments (UBSan); see daemon/main.cpp.
+hub_actor::behavior_type hub(hub_actor::stateful_pointer<hub_state> self, std::string name) {
+  self->state.label = std::move(name);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& ws = self->state.watchers;
     ws.erase(std::remove_if(ws.begin(), ws.end(),
@@ -56,7 +60,7 @@ hub_actor::behavior_type hub(hub_actor::stateful_pointer<hub_state> self) {
 } // namespace
 
 hub_actor spawn_hub(caf::actor_system& sys) {
-  return sys.spawn(hub);
+  return sys.spawn(hub, std::string{"events"});
 }
 
 } // namespace projlink

@@ -145,8 +145,8 @@ TEST_CASE("R7 approval mode is the upstream company's, changed only by its compa
   CHECK(error_of(r) == "io.projlink.Connections.PermissionDenied");
   r = w.call("SetApprovalMode", {{"as", "ma"}, {"company", "gcm"}, {"auto_approve", true}});
   CHECK(params_of(r) == json{{"auto_approve", true}});
-  for (const auto& co :
-       w.c->call("io.projlink.Directory.ListCompanies", json::object())["parameters"]["companies"])
+  auto companies = w.c->call("io.projlink.Directory.ListCompanies", json::object());
+  for (const auto& co : companies["parameters"]["companies"])
     if (co["id"] == "gcm")
       CHECK(co["auto_approve"] == true);
   // The pending request stays pending; a new one is approved at once.
