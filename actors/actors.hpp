@@ -109,6 +109,7 @@ struct registry_metrics {
 /// outliving every actor.
 struct project_env {
   caf::actor store;
+  caf::actor notifier; ///< kicked after every decision that queued notifications
   caf::actor registry;
   hub_actor hub;
   const live_limits* limits = nullptr;
@@ -126,8 +127,8 @@ struct project_env {
 ///                                    updates, expire what is due.
 ///   (status)                      -> live project actors (int64_t)
 ///   (shutdown)                    -- stop every project actor, then itself.
-caf::actor spawn_registry(caf::actor_system& sys, caf::actor store, hub_actor hub,
-                          const live_limits* limits, registry_metrics* metrics);
+caf::actor spawn_registry(caf::actor_system& sys, caf::actor store, caf::actor notifier,
+                          hub_actor hub, const live_limits* limits, registry_metrics* metrics);
 
 hub_actor spawn_hub(caf::actor_system& sys);
 

@@ -35,6 +35,9 @@ PROJLINK_ATOM(passivate, "passivate");
 PROJLINK_ATOM(tick, "tick");
 PROJLINK_ATOM(schedule, "schedule");
 PROJLINK_ATOM(recover, "recover");
+// Notifier.
+PROJLINK_ATOM(notify, "notify");
+PROJLINK_ATOM(configure, "configure");
 // Event hub.
 PROJLINK_ATOM(subscribe, "subscribe");
 PROJLINK_ATOM(publish, "publish");

@@ -2,6 +2,7 @@
 
 #include "actors/directory_db.hpp"
 #include "actors/error.hpp"
+#include "actors/notifications_db.hpp"
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
@@ -341,8 +342,10 @@ caf::expected<decision> request(db& d, const rule_limits& lim, const std::string
     fix_roles(d, c);
     out.events.push_back(conn_event(c, "auto_approved", upstream, std::nullopt, at));
   }
-  for (auto& e : out.events)
+  for (auto& e : out.events) {
     record(d, e);
+    notifications::enqueue(d, e, out.conn);
+  }
   return out;
 }
 
@@ -383,6 +386,7 @@ caf::expected<decision> approve(db& d, const rule_limits& lim, const std::string
   fix_roles(d, c);
   decision out{c, {conn_event(c, "approved", c.upstream, ctx->u.id, at)}, c.downstream};
   record(d, out.events.back());
+  notifications::enqueue(d, out.events.back(), out.conn);
   return out;
 }
 
@@ -405,6 +409,7 @@ caf::expected<decision> reject(db& d, const std::string& as, const std::string& 
   save(d, c, c.downstream);
   decision out{c, {conn_event(c, "rejected", c.upstream, ctx->u.id, at, reason)}, c.downstream};
   record(d, out.events.back());
+  notifications::enqueue(d, out.events.back(), out.conn);
   return out;
 }
 
@@ -457,6 +462,7 @@ caf::expected<decision> undo(db& d, const rule_limits& lim, const std::string& a
                              R"({"side":"upstream","to":"awaiting_approval"})")},
                  c.downstream};
     record(d, out.events.back());
+  notifications::enqueue(d, out.events.back(), out.conn);
     return out;
   }
   if (!is_live(c.state))
@@ -476,6 +482,7 @@ caf::expected<decision> undo(db& d, const rule_limits& lim, const std::string& a
                            R"({"side":"downstream","to":"cancelled"})")},
                c.upstream};
   record(d, out.events.back());
+  notifications::enqueue(d, out.events.back(), out.conn);
   return out;
 }
 
@@ -496,6 +503,7 @@ caf::expected<decision> cancel(db& d, const std::string& as, const std::string& 
   save(d, c, c.upstream);
   decision out{c, {conn_event(c, "cancelled", c.downstream, ctx->u.id, at)}, c.upstream};
   record(d, out.events.back());
+  notifications::enqueue(d, out.events.back(), out.conn);
   return out;
 }
 
@@ -534,6 +542,7 @@ caf::expected<decision> disconnect(db& d, const std::string& as, const std::stri
   jobs.exec();
   decision out{c, {conn_event(c, "disconnected", side, ctx->u.id, at, reason)}, peer};
   record(d, out.events.back());
+  notifications::enqueue(d, out.events.back(), out.conn);
   return out;
 }
 
@@ -554,6 +563,7 @@ caf::expected<decision> expire(db& d, const std::string& id) {
   save(d, *c, c->upstream);
   decision out{*c, {conn_event(*c, "expired", c->downstream, std::nullopt, at)}, c->upstream};
   record(d, out.events.back());
+  notifications::enqueue(d, out.events.back(), out.conn);
   return out;
 }
 

@@ -58,9 +58,14 @@ std::chrono::milliseconds passivate_after(self_ptr self) {
     std::max<int64_t>(self->state.env.limits->passivate_after_ms.load(), 1)};
 }
 
+/// Committed events go to Watch calls; the notifier delivers what they
+/// queued in the outbox.
 void publish(self_ptr self, const std::vector<event>& events) {
-  if (!events.empty())
-    self->send(self->state.env.hub, atom::publish_v, events);
+  if (events.empty())
+    return;
+  self->send(self->state.env.hub, atom::publish_v, events);
+  if (self->state.env.notifier)
+    caf::anon_send(self->state.env.notifier, atom::notify_v);
 }
 
 /// What follows every committed decision this actor made.

@@ -3,6 +3,7 @@
 // nothing; Watch subscribes the session to the event hub.
 
 #include "actors/actors.hpp"
+#include "actors/notifications_db.hpp"
 #include "daemon/session.hpp"
 
 #include <caf/all.hpp>
@@ -52,6 +53,15 @@ json to_json(const event& e) {
 json to_json(const settings& s) {
   return {{"project", s.project}, {"mode", s.mode}, {"users", s.users},
           {"recipients", s.recipients}};
+}
+
+json to_json(const notification& n) {
+  json j{{"id", std::to_string(n.id)}, {"at", n.at},           {"event", n.event},
+         {"project", n.project},        {"recipients", n.recipients}, {"state", n.state},
+         {"attempts", n.attempts}};
+  put(j, "connection", n.connection);
+  put(j, "last_error", n.last_error);
+  return j;
 }
 
 json to_json(const std::vector<connection>& xs) {
@@ -232,6 +242,23 @@ void add_connections_api(handler_map& m) {
           publish(c, std::move(written));
         },
         [c](caf::error& e) { c->fail(e); });
+  };
+  m[i + "Notifications"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto project = id_param(p, "project");
+    auto limit = p.opt_int("limit").value_or(100);
+    p.finish();
+    if (limit < 1 || limit > 10'000)
+      throw varlink::invalid_parameter("limit");
+    store_call<std::vector<notification>>(
+      c, read,
+      [=](SQLite::Database& d) { return notifications::list(d, as, project, limit); },
+      [](const std::vector<notification>& xs) {
+        auto out = json::array();
+        for (const auto& n : xs)
+          out.push_back(to_json(n));
+        return json{{"notifications", out}};
+      });
   };
   m[i + "Watch"] = [](const call_ptr& c, params& p) {
     auto as = id_param(p, "as");

@@ -37,6 +37,7 @@ void add_daemon_api(handler_map& m) {
     const auto& d = *c->svc->metrics;
     const auto& s = *c->svc->store_stats;
     const auto& r = *c->svc->registry_stats;
+    const auto& n = *c->svc->notifier_stats;
     std::chrono::duration<double> up = std::chrono::steady_clock::now() - c->svc->started;
     json metrics{
       {"uptime_seconds", up.count()},
@@ -58,6 +59,8 @@ void add_daemon_api(handler_map& m) {
       {"project_actors_failed_total", static_cast<double>(r.failed.load())},
       {"peer_updates_resent_total", static_cast<double>(r.resent.load())},
       {"requests_expired_total", static_cast<double>(r.expired.load())},
+      {"notifications_delivered_total", static_cast<double>(n.delivered.load())},
+      {"notification_failed_attempts_total", static_cast<double>(n.failed_attempts.load())},
     };
     c->reply({{"metrics", metrics}});
   };

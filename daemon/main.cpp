@@ -1,6 +1,7 @@
 // projlinkd: the daemon. Reads the configuration, opens the store, starts
 // the actor system and serves the control socket until SIGTERM.
 
+#include "actors/notifier.hpp"
 #include "actors/schema.hpp"
 #include "actors/store.hpp"
 #include "actors/system.hpp"
@@ -11,6 +12,7 @@
 
 #include <SQLiteCpp/Database.h>
 #include <caf/all.hpp>
+#include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
@@ -161,6 +163,8 @@ std::vector<std::string> restart_only_changes(const config& a, const config& b) 
 
 int run(const options& opts, config cfg) {
   setup_logging(cfg);
+  // Before any thread exists (libcurl's global state is not thread-safe).
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   raise_fd_limit();
   ::signal(SIGPIPE, SIG_IGN);
   sigset_t sigs;
@@ -196,8 +200,12 @@ int run(const options& opts, config cfg) {
   live_limits limits;
   apply_limits(cfg, limits);
   registry_metrics registry_stats;
+  notifier_metrics notifier_stats;
+  auto notifier = spawn_notifier(sys, svc.store, notifier_settings::from_config(cfg),
+                                 &notifier_stats);
+  svc.notifier_stats = &notifier_stats;
   svc.hub = spawn_hub(sys);
-  svc.registry = spawn_registry(sys, svc.store, svc.hub, &limits, &registry_stats);
+  svc.registry = spawn_registry(sys, svc.store, notifier, svc.hub, &limits, &registry_stats);
   svc.registry_stats = &registry_stats;
   // Re-send what peers did not acknowledge and expire what fell due while
   // the daemon was down, before the first call is served.
@@ -241,6 +249,7 @@ int run(const options& opts, config cfg) {
       setup_logging(cfg);
       server->set_limits(control_limits::from(cfg));
       apply_limits(cfg, limits);
+      caf::anon_send(notifier, atom::configure_v, notifier_settings::from_config(cfg));
       spdlog::info("reload: {} applied", cfg.source);
     }
     notify::ready("serving");
@@ -302,6 +311,7 @@ int run(const options& opts, config cfg) {
   // commits what they queued before it closes the database).
   caf::anon_send(svc.registry, atom::shutdown_v);
   caf::anon_send_exit(svc.hub, caf::exit_reason::user_shutdown);
+  caf::anon_send(notifier, atom::shutdown_v);
   caf::anon_send(svc.store, atom::shutdown_v);
   svc.store = nullptr;
   sys.await_all_actors_done();

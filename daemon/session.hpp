@@ -7,6 +7,7 @@
 // Replies may be posted out of order; the control thread restores call order.
 
 #include "actors/actors.hpp"
+#include "actors/notifier.hpp"
 #include "actors/store.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/varlink.hpp"
@@ -86,6 +87,7 @@ struct services {
   caf::actor registry;
   hub_actor hub;
   registry_metrics* registry_stats = nullptr;
+  notifier_metrics* notifier_stats = nullptr;
   reply_queue* replies = nullptr;
   daemon_metrics* metrics = nullptr;
   store_metrics* store_stats = nullptr;

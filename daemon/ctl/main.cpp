@@ -55,6 +55,9 @@ const std::vector<column> event_cols{{"SEQ", "seq"},   {"AT", "at"},
                                      {"KIND", "kind"}, {"PROJECT", "project"},
                                      {"CONNECTION", "connection"}, {"USER", "user"},
                                      {"REASON", "reason"}};
+const std::vector<column> notification_cols{
+  {"ID", "id"},          {"AT", "at"},       {"EVENT", "event"},     {"CONNECTION", "connection"},
+  {"TO", "recipients"},  {"STATE", "state"}, {"ATTEMPTS", "attempts"}, {"LAST-ERROR", "last_error"}};
 const std::vector<column> access_cols{{"PROJECT", "project"}, {"USER", "user"}, {"CM", "cm"},
                                       {"DRAWINGS", "drawings"}};
 
@@ -280,6 +283,10 @@ void define_commands(CLI::App& app, action& a) {
      "on (approve at once) | off (wait for an upstream cm admin)")
     ->required()
     ->check(CLI::IsMember({"on", "off"}));
+  s = csub(&app, "notifications", "list a project's notifications and their delivery",
+           con + "Notifications", table("notifications", notification_cols));
+  pos(s, a, "project", "project", "project id");
+  opt<int64_t>(s, a, "--limit", "limit", "at most this many, newest first (default 100)");
   s = csub(&app, "watch", "print connection events as they happen (Ctrl-C to stop)",
            con + "Watch", [](const json& p) {
              const auto& e = p.at("event");

@@ -40,6 +40,12 @@ std::string relative(const std::string& s) {
 std::string cell(const nlohmann::json& v) {
   if (v.is_null())
     return "-";
+  if (v.is_array()) {
+    std::string out;
+    for (const auto& x : v)
+      out += (out.empty() ? "" : ",") + (x.is_string() ? x.get<std::string>() : x.dump());
+    return out.empty() ? "-" : out;
+  }
   if (v.is_boolean())
     return v.get<bool>() ? "yes" : "no";
   if (v.is_string()) {

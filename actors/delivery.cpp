@@ -1,0 +1,245 @@
+// How a notification leaves the daemon: RFC 5322 rendering, Maildir, SMTP
+// (libcurl) and log delivery. Everything here blocks; only the notifier's
+// thread calls it.
+
+#include "actors/notifier.hpp"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+namespace projlink {
+
+namespace {
+
+/// RFC 2047 encoded word when `s` is not plain ASCII.
+std::string header_text(const std::string& s) {
+  bool ascii = true;
+  for (unsigned char c : s)
+    ascii = ascii && c < 0x80 && c != '\r' && c != '\n';
+  if (ascii)
+    return s;
+  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
+  auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                           reinterpret_cast<const unsigned char*>(s.data()),
+                           static_cast<int>(s.size()));
+  out.resize(static_cast<size_t>(n));
+  return "=?UTF-8?B?" + out + "?=";
+}
+
+std::string rfc5322_date(const std::string& rfc3339) {
+  auto t = parse_time(rfc3339).value_or(std::chrono::system_clock::now());
+  auto secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
+
+/// LF → CRLF.
+std::string crlf(const std::string& s) {
+  std::string out;
+  out.reserve(s.size() + s.size() / 40);
+  for (char c : s) {
+    if (c == '\n')
+      out += '\r';
+    out += c;
+  }
+  return out;
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0)
+    return "localhost";
+  std::string h = buf;
+  for (auto& c : h)
+    if (c == '/' || c == ':')
+      c = '-';
+  return h;
+}
+
+int fsync_path(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  int r = ::fsync(fd);
+  ::close(fd);
+  return r;
+}
+
+/// Maildir: write to tmp/, fsync, rename into new/, fsync new/. The name
+/// is fixed by the outbox id, so a re-delivery replaces the same message.
+delivery_result to_maildir(const notifier_settings& s, const outbox_item& x,
+                           const std::string& text) {
+  delivery_result r{x.id, false, false, {}};
+  auto secs = std::chrono::system_clock::to_time_t(
+    parse_time(x.at).value_or(std::chrono::system_clock::now()));
+  auto name = std::to_string(secs) + ".Q" + std::to_string(x.id) + ".projlink." + hostname();
+  auto tmp = s.maildir + "/tmp/" + name;
+  auto dst = s.maildir + "/new/" + name;
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    r.error = "maildir: cannot create " + tmp + ": " + std::strerror(errno);
+    return r;
+  }
+  size_t done = 0;
+  while (done < text.size()) {
+    auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      r.error = "maildir: cannot write " + tmp + ": " + std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return r;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    r.error = "maildir: cannot sync " + tmp + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return r;
+  }
+  if (::rename(tmp.c_str(), dst.c_str()) != 0) {
+    r.error = "maildir: cannot move into " + dst + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return r;
+  }
+  fsync_path(s.maildir + "/new", O_RDONLY | O_DIRECTORY);
+  r.delivered = true;
+  return r;
+}
+
+struct upload {
+  const std::string* text;
+  size_t pos = 0;
+};
+
+size_t read_cb(char* out, size_t size, size_t n, void* user) {
+  auto* u = static_cast<upload*>(user);
+  size_t left = u->text->size() - u->pos;
+  size_t len = std::min(left, size * n);
+  std::memcpy(out, u->text->data() + u->pos, len);
+  u->pos += len;
+  return len;
+}
+
+std::string read_password(const std::string& path) {
+  if (path.empty())
+    return {};
+  std::ifstream in(path);
+  std::string pw;
+  std::getline(in, pw);
+  while (!pw.empty() && (pw.back() == '\r' || pw.back() == '\n'))
+    pw.pop_back();
+  return pw;
+}
+
+/// SMTP through one curl handle for the whole batch: libcurl keeps the
+/// connection open between messages to the same server.
+std::vector<delivery_result> over_smtp(const notifier_settings& s,
+                                       const std::vector<outbox_item>& items) {
+  std::vector<delivery_result> out;
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) {
+    for (const auto& x : items)
+      out.push_back({x.id, false, false, "smtp: curl_easy_init failed"});
+    return out;
+  }
+  auto password = read_password(s.smtp_password_file);
+  for (const auto& x : items) {
+    auto text = render_message(x, s.from);
+    upload u{&text};
+    char err[CURL_ERROR_SIZE] = {};
+    curl_slist* rcpt = curl_slist_append(nullptr, ("<" + x.recipient + ">").c_str());
+    curl_easy_setopt(curl, CURLOPT_URL, s.smtp_url.c_str());
+    curl_easy_setopt(curl, CURLOPT_MAIL_FROM, ("<" + s.from + ">").c_str());
+    curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
+    curl_easy_setopt(curl, CURLOPT_READDATA, &u);
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, err);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+    // starttls: require it (smtp:// upgraded, or smtps://); off: plain.
+    curl_easy_setopt(curl, CURLOPT_USE_SSL,
+                     static_cast<long>(s.smtp_starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE));
+    if (!s.smtp_username.empty()) {
+      curl_easy_setopt(curl, CURLOPT_USERNAME, s.smtp_username.c_str());
+      curl_easy_setopt(curl, CURLOPT_PASSWORD, password.c_str());
+    }
+    auto rc = curl_easy_perform(curl);
+    long code = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(rcpt);
+    if (rc == CURLE_OK) {
+      out.push_back({x.id, true, false, {}});
+      continue;
+    }
+    std::string why = err[0] != '\0' ? err : curl_easy_strerror(rc);
+    if (code > 0)
+      why += " (server said " + std::to_string(code) + ")";
+    // 5xx: the server refused this message or recipient for good.
+    out.push_back({x.id, false, code >= 500 && code < 600, "smtp: " + why});
+  }
+  curl_easy_cleanup(curl);
+  return out;
+}
+
+} // namespace
+
+std::string render_message(const outbox_item& x, const std::string& from) {
+  std::ostringstream m;
+  m << "Date: " << rfc5322_date(x.at) << "\n"
+    << "From: projlink <" << from << ">\n"
+    << "To: <" << x.recipient << ">\n"
+    << "Subject: " << header_text(x.subject) << "\n"
+    << "Message-ID: <projlink." << x.id << "." << parse_time(x.at)
+                                                    .value_or(std::chrono::system_clock::now())
+                                                    .time_since_epoch()
+                                                    .count()
+    << "@" << hostname() << ">\n"
+    << "MIME-Version: 1.0\n"
+    << "Content-Type: text/plain; charset=utf-8\n"
+    << "Content-Transfer-Encoding: 8bit\n"
+    << "Auto-Submitted: auto-generated\n"
+    << "X-Projlink-Event: " << x.event << "\n"
+    << "X-Projlink-Project: " << x.project << "\n";
+  if (x.connection)
+    m << "X-Projlink-Connection: " << *x.connection << "\n";
+  m << "X-Projlink-Notification: " << x.id << "\n"
+    << "\n"
+    << x.body;
+  return crlf(m.str());
+}
+
+std::vector<delivery_result> deliver(const notifier_settings& s,
+                                     const std::vector<outbox_item>& items) {
+  if (s.delivery == delivery_kind::smtp)
+    return over_smtp(s, items);
+  std::vector<delivery_result> out;
+  for (const auto& x : items) {
+    if (s.delivery == delivery_kind::log) {
+      spdlog::info("notification {} ({}) to {}: {}", x.id, x.event, x.recipient, x.subject);
+      out.push_back({x.id, true, false, {}});
+    } else {
+      out.push_back(to_maildir(s, x, render_message(x, s.from)));
+    }
+  }
+  return out;
+}
+
+} // namespace projlink

@@ -1,0 +1,313 @@
+#include "actors/notifications_db.hpp"
+
+#include "actors/directory_db.hpp"
+#include "actors/error.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace projlink::notifications {
+
+namespace {
+
+using SQLite::Statement;
+using json = nlohmann::json;
+
+struct place {
+  std::string id;
+  std::string name;
+  std::string company;
+};
+
+place place_of(db& d, const std::string& project) {
+  Statement q(d, "SELECT p.name, c.name FROM projects p JOIN companies c ON c.id = p.company "
+                 "WHERE p.id = ?");
+  q.bind(1, project);
+  if (!q.executeStep())
+    return {project, project, "?"};
+  return {project, q.getColumn(0).getString(), q.getColumn(1).getString()};
+}
+
+std::string who(db& d, const std::optional<std::string>& user) {
+  if (!user)
+    return "projlink (automatic)";
+  Statement q(d, "SELECT name, email FROM users WHERE id = ?");
+  q.bind(1, *user);
+  if (!q.executeStep())
+    return *user;
+  return q.getColumn(0).getString() + " <" + q.getColumn(1).getString() + ">";
+}
+
+/// Which notification an event is, and who gets it (SPEC §10).
+struct target {
+  std::string name;
+  bool upstream = false;
+  bool downstream = false;
+};
+
+std::optional<target> target_of(const event& e, const connection& c) {
+  const auto& k = e.kind;
+  if (k == "requested")
+    return c.state == "awaiting_approval" ? std::optional<target>{{"connection_requested", true, false}}
+                                          : std::nullopt; // auto-approved: connection_created
+  if (k == "auto_approved" || k == "approved")
+    return target{"connection_created", true, true};
+  if (k == "rejected")
+    return target{"request_rejected", false, true};
+  if (k == "cancelled")
+    return target{"request_cancelled", true, true};
+  if (k == "expired")
+    return target{"request_expired", true, true};
+  if (k == "disconnected")
+    return target{"connection_disabled", true, true};
+  if (k == "undone") {
+    // Undone by the upstream: the request waits for approval again.
+    if (e.detail.find("\"side\":\"upstream\"") != std::string::npos)
+      return target{"connection_requested", true, false};
+    return target{"request_cancelled", true, true};
+  }
+  return std::nullopt;
+}
+
+std::string headline(const std::string& name, const place& down, const place& up) {
+  std::string pair = down.name + " (" + down.id + ") <- " + up.name + " (" + up.id + ")";
+  if (name == "connection_requested")
+    return "Connection requested: " + pair;
+  if (name == "connection_created")
+    return "Connection active: " + pair;
+  if (name == "request_rejected")
+    return "Connection request rejected: " + pair;
+  if (name == "request_cancelled")
+    return "Connection request cancelled: " + pair;
+  if (name == "request_expired")
+    return "Connection request expired: " + pair;
+  if (name == "connection_disabled")
+    return "Connection disconnected: " + pair;
+  return name + ": " + pair;
+}
+
+std::string summary(const std::string& name, const place& down, const place& up) {
+  auto d = down.company + "'s project " + down.name + " (" + down.id + ")";
+  auto u = up.company + "'s project " + up.name + " (" + up.id + ")";
+  if (name == "connection_requested")
+    return d + " asks to receive the published drawings of " + u
+           + ". A Connection Manager admin of " + up.name + " can approve or reject it.";
+  if (name == "connection_created")
+    return d + " is now connected to " + u
+           + ": its published drawings are copied, unpublished, into " + down.name + ".";
+  if (name == "request_rejected")
+    return "The request of " + d + " to connect to " + u + " was rejected.";
+  if (name == "request_cancelled")
+    return "The request of " + d + " to connect to " + u + " was cancelled.";
+  if (name == "request_expired")
+    return "The request of " + d + " to connect to " + u
+           + " expired without an answer.";
+  if (name == "connection_disabled")
+    return d + " was disconnected from " + u
+           + ". Drawings already copied stay; nothing new is copied. " + down.name
+           + " can never connect again.";
+  return name;
+}
+
+void insert(db& d, const std::string& at, const std::string& name, const std::string& project,
+            const std::string& connection, const std::vector<std::string>& to,
+            const std::string& subject, const std::string& body) {
+  Statement q(d, "INSERT INTO outbox (at, event, project, connection, recipients, subject, body, "
+                 "state, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  q.bind(1, at);
+  q.bind(2, name);
+  q.bind(3, project);
+  q.bind(4, connection);
+  q.bind(5, json(to).dump());
+  q.bind(6, subject);
+  q.bind(7, body);
+  if (to.empty()) {
+    q.bind(8, "failed");
+    q.bind(9, "the distribution list of project " + project + " is empty");
+  } else {
+    q.bind(8, "pending");
+    q.bind(9);
+  }
+  q.exec();
+}
+
+} // namespace
+
+std::vector<std::string> recipients_of(db& d, const std::string& project) {
+  std::vector<std::string> out;
+  std::string mode = "all_admins";
+  std::vector<std::string> users;
+  Statement q(d, "SELECT mode, users FROM distribution WHERE project = ?");
+  q.bind(1, project);
+  if (q.executeStep()) {
+    mode = q.getColumn(0).getString();
+    users = json::parse(q.getColumn(1).getString()).get<std::vector<std::string>>();
+  }
+  if (mode == "all_admins") {
+    Statement r(d, "SELECT u.email FROM access a JOIN users u ON u.id = a.user "
+                   "WHERE a.project = ? AND a.cm = 3 ORDER BY u.email");
+    r.bind(1, project);
+    while (r.executeStep())
+      out.push_back(r.getColumn(0).getString());
+  } else {
+    Statement r(d, "SELECT email FROM users WHERE id = ?");
+    for (const auto& id : users) {
+      r.reset();
+      r.bind(1, id);
+      if (r.executeStep())
+        out.push_back(r.getColumn(0).getString());
+    }
+  }
+  return out;
+}
+
+int enqueue(db& d, const event& e, const connection& c) {
+  auto t = target_of(e, c);
+  if (!t)
+    return 0;
+  auto down = place_of(d, c.downstream);
+  auto up = place_of(d, c.upstream);
+  auto subject = "[projlink] " + headline(t->name, down, up);
+  int n = 0;
+  for (const auto& [wanted, p] : {std::pair{t->downstream, &down}, std::pair{t->upstream, &up}}) {
+    if (!wanted)
+      continue;
+    std::string body = summary(t->name, down, up) + "\n\n";
+    body += "Event:       " + t->name + "\n";
+    body += "Connection:  " + c.id + "\n";
+    body += "Downstream:  " + down.name + " (" + down.id + "), " + down.company + "\n";
+    body += "Upstream:    " + up.name + " (" + up.id + "), " + up.company + "\n";
+    body += "By:          " + who(d, e.user) + "\n";
+    body += "At:          " + e.at + "\n";
+    if (e.reason)
+      body += "Reason:      " + *e.reason + "\n";
+    body += "\nYou receive this message because you are on the notification list of project "
+            + p->name + " (" + p->id + ").\n";
+    auto to = recipients_of(d, p->id);
+    for (const auto& addr : to)
+      insert(d, e.at, t->name, p->id, c.id, {addr}, subject, body);
+    if (to.empty())
+      insert(d, e.at, t->name, p->id, c.id, {}, subject, body);
+    n += static_cast<int>(std::max<size_t>(to.size(), 1));
+  }
+  return n;
+}
+
+caf::expected<std::vector<outbox_item>> due(db& d, const std::string& now, int64_t limit) {
+  Statement q(d, "SELECT id, at, event, project, connection, recipients, subject, body, attempts "
+                 "FROM outbox WHERE state = 'pending' AND (next_attempt_at IS NULL OR "
+                 "next_attempt_at <= ?) ORDER BY id LIMIT ?");
+  q.bind(1, now);
+  q.bind(2, limit);
+  std::vector<outbox_item> out;
+  while (q.executeStep()) {
+    outbox_item x;
+    x.id = q.getColumn(0).getInt64();
+    x.at = q.getColumn(1).getString();
+    x.event = q.getColumn(2).getString();
+    x.project = q.getColumn(3).getString();
+    if (!q.getColumn(4).isNull())
+      x.connection = q.getColumn(4).getString();
+    auto to = json::parse(q.getColumn(5).getString());
+    x.recipient = to.empty() ? std::string{} : to[0].get<std::string>();
+    x.subject = q.getColumn(6).getString();
+    x.body = q.getColumn(7).getString();
+    x.attempts = q.getColumn(8).getInt64();
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+caf::expected<std::string> record(db& d, const std::vector<delivery_result>& results,
+                                  std::chrono::milliseconds initial, std::chrono::milliseconds max,
+                                  int64_t max_attempts) {
+  auto now = std::chrono::system_clock::now();
+  auto at = format_time(now);
+  Statement ok(d, "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, "
+                  "delivered_at = ?, last_error = NULL, next_attempt_at = NULL WHERE id = ?");
+  Statement attempts(d, "SELECT attempts FROM outbox WHERE id = ?");
+  Statement fail(d, "UPDATE outbox SET state = ?, attempts = ?, last_error = ?, "
+                    "next_attempt_at = ? WHERE id = ?");
+  for (const auto& r : results) {
+    if (r.delivered) {
+      ok.reset();
+      ok.bind(1, at);
+      ok.bind(2, r.id);
+      ok.exec();
+      continue;
+    }
+    attempts.reset();
+    attempts.bind(1, r.id);
+    if (!attempts.executeStep())
+      continue;
+    auto n = attempts.getColumn(0).getInt64() + 1;
+    attempts.reset();
+    bool give_up = r.permanent || n >= max_attempts;
+    // Exponential backoff: initial, 2×, 4×, … capped at max.
+    auto delay = initial;
+    for (int64_t i = 1; i < n && delay < max; ++i)
+      delay *= 2;
+    delay = std::min(delay, max);
+    fail.reset();
+    fail.bind(1, give_up ? "failed" : "pending");
+    fail.bind(2, n);
+    fail.bind(3, r.error);
+    if (give_up)
+      fail.bind(4);
+    else
+      fail.bind(4, format_time(now + delay));
+    fail.bind(5, r.id);
+    fail.exec();
+  }
+  // Pending without a time: due now.
+  if (d.execAndGet("SELECT count(*) FROM outbox WHERE state = 'pending' AND "
+                   "next_attempt_at IS NULL")
+        .getInt64()
+      > 0)
+    return at;
+  auto next = d.execAndGet("SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'");
+  return next.isNull() ? std::string{} : next.getString();
+}
+
+caf::expected<std::vector<notification>> list(db& d, const std::string& as,
+                                              const std::string& project, int64_t limit) {
+  auto u = directory::find_user(d, as);
+  if (!u)
+    return std::move(u.error());
+  auto p = directory::get_project(d, project);
+  if (!p)
+    return std::move(p.error());
+  if (!(u->company_admin && u->company == p->company)) {
+    Statement a(d, "SELECT cm FROM access WHERE project = ? AND user = ?");
+    a.bind(1, project);
+    a.bind(2, u->id);
+    if (!a.executeStep() || a.getColumn(0).getInt() < 1)
+      return make_error(ec::permission_denied, std::string{"view"}, project);
+  }
+  Statement q(d, "SELECT id, at, event, project, connection, recipients, state, attempts, "
+                 "last_error FROM outbox WHERE project = ? ORDER BY id DESC LIMIT ?");
+  q.bind(1, project);
+  q.bind(2, limit);
+  std::vector<notification> out;
+  while (q.executeStep()) {
+    notification n;
+    n.id = q.getColumn(0).getInt64();
+    n.at = q.getColumn(1).getString();
+    n.event = q.getColumn(2).getString();
+    n.project = q.getColumn(3).getString();
+    if (!q.getColumn(4).isNull())
+      n.connection = q.getColumn(4).getString();
+    n.recipients = json::parse(q.getColumn(5).getString()).get<std::vector<std::string>>();
+    n.state = q.getColumn(6).getString();
+    n.attempts = q.getColumn(7).getInt64();
+    if (!q.getColumn(8).isNull())
+      n.last_error = q.getColumn(8).getString();
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+} // namespace projlink::notifications
