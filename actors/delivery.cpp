@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -231,6 +232,12 @@ std::vector<delivery_result> deliver(const notifier_settings& s,
   if (s.delivery == delivery_kind::smtp)
     return over_smtp(s, items);
   std::vector<delivery_result> out;
+  if (s.delivery == delivery_kind::maildir) {
+    // A reload may point notifications.maildir somewhere new.
+    std::error_code ec;
+    for (const char* sub : {"tmp", "new", "cur"})
+      std::filesystem::create_directories(s.maildir + "/" + sub, ec);
+  }
   for (const auto& x : items) {
     if (s.delivery == delivery_kind::log) {
       spdlog::info("notification {} ({}) to {}: {}", x.id, x.event, x.recipient, x.subject);
