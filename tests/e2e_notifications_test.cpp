@@ -257,7 +257,7 @@ TEST_CASE("notifications: nothing queued is lost when the daemon is killed befor
   CHECK(eventually([&] { return notifications(w, "mcm", "upm")[0]["state"] == "delivered"; }));
 }
 
-TEST_CASE("notifications over SMTP: server down at first, then delivered; a refused recipient fails alone") {
+TEST_CASE("notifications over SMTP: server down at first then delivered, a refused recipient fails alone") {
   int port = free_port();
   world w{"notifications:\n  delivery: smtp\n  from: projlink@gc.test\n"
           "  smtp: { url: \"smtp://127.0.0.1:" + std::to_string(port)
