@@ -185,6 +185,38 @@ typename Inspector::result_type inspect(Inspector& f, settings& x) {
   return f(x.project, x.mode, x.users, x.recipients);
 }
 
+/// One revision of one drawing (SPEC §5), as Drawings.* shows it.
+struct revision {
+  std::string id;
+  std::string project;
+  std::string number;
+  std::string title;
+  std::string label; ///< the revision label ("A", "3", …): `revision` on the wire
+  std::optional<std::string> status;
+  std::optional<std::string> drawing_date;
+  std::optional<std::string> received_date;
+  std::optional<std::string> discipline;
+  std::optional<int64_t> discipline_position;
+  std::optional<std::string> area;
+  std::optional<std::string> area_description;
+  std::optional<std::string> set;
+  std::optional<std::string> set_date;
+  bool obsolete = false;
+  bool published = false;
+  bool connected = false;
+  std::optional<std::string> upstream_revision;
+  std::string sha256;
+  int64_t size = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, revision& x) {
+  return f(x.id, x.project, x.number, x.title, x.label, opt(x.status), opt(x.drawing_date),
+           opt(x.received_date), opt(x.discipline), opt(x.discipline_position), opt(x.area),
+           opt(x.area_description), opt(x.set), opt(x.set_date), x.obsolete, x.published,
+           x.connected, opt(x.upstream_revision), x.sha256, x.size);
+}
+
 /// RFC 3339 UTC with milliseconds (`2026-11-23T10:00:00.123Z`); sorts as text.
 std::string format_time(std::chrono::system_clock::time_point t);
 /// Parses what format_time writes (milliseconds optional).

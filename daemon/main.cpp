@@ -200,6 +200,11 @@ int run(const options& opts, config cfg) {
   live_limits limits;
   apply_limits(cfg, limits);
   registry_metrics registry_stats;
+  blob_store blobs{cfg.path(cfg.storage.blobs)};
+  file_settings files;
+  files.set_import_dirs(cfg.storage.import_dirs);
+  svc.blobs = &blobs;
+  svc.files = &files;
   notifier_metrics notifier_stats;
   auto notifier = spawn_notifier(sys, svc.store, notifier_settings::from_config(cfg),
                                  &notifier_stats);
@@ -249,6 +254,7 @@ int run(const options& opts, config cfg) {
       setup_logging(cfg);
       server->set_limits(control_limits::from(cfg));
       apply_limits(cfg, limits);
+      files.set_import_dirs(cfg.storage.import_dirs);
       caf::anon_send(notifier, atom::configure_v, notifier_settings::from_config(cfg));
       spdlog::info("reload: {} applied", cfg.source);
     }

@@ -105,6 +105,7 @@ const handler_map& handlers() {
     add_directory_api(m);
     add_daemon_api(m);
     add_connections_api(m);
+    add_drawings_api(m);
     return m;
   }();
   return map;

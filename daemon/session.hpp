@@ -7,6 +7,7 @@
 // Replies may be posted out of order; the control thread restores call order.
 
 #include "actors/actors.hpp"
+#include "actors/blob_store.hpp"
 #include "actors/notifier.hpp"
 #include "actors/store.hpp"
 #include "daemon/metrics.hpp"
@@ -82,12 +83,31 @@ private:
 
 /// What a session actor needs to serve calls. Owned by main; outlives every
 /// session actor.
+/// Settings the Drawings calls read; a reload replaces them. Thread-safe.
+class file_settings {
+public:
+  std::vector<std::string> import_dirs() const {
+    std::lock_guard<std::mutex> g{mtx_};
+    return import_dirs_;
+  }
+  void set_import_dirs(std::vector<std::string> dirs) {
+    std::lock_guard<std::mutex> g{mtx_};
+    import_dirs_ = std::move(dirs);
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::vector<std::string> import_dirs_;
+};
+
 struct services {
   caf::actor store;
   caf::actor registry;
   hub_actor hub;
   registry_metrics* registry_stats = nullptr;
   notifier_metrics* notifier_stats = nullptr;
+  const blob_store* blobs = nullptr;
+  file_settings* files = nullptr;
   reply_queue* replies = nullptr;
   daemon_metrics* metrics = nullptr;
   store_metrics* store_stats = nullptr;
@@ -131,6 +151,7 @@ using handler_map = std::unordered_map<std::string, handler>;
 void add_directory_api(handler_map& map);
 void add_daemon_api(handler_map& map);
 void add_connections_api(handler_map& map);
+void add_drawings_api(handler_map& map);
 
 /// Runs a typed store closure as a write (group-committed) or read, and
 /// replies with `render(result)` or the closure's error.

@@ -142,6 +142,11 @@ std::string explain(const reply& r) {
   if (name == "TooManyRevisions")
     return "project '" + field(p, "project") + "' has " + field(p, "count")
            + " drawing revisions, more than the limit of " + field(p, "limit") + " (R13)";
+  if (name == "ConnectedReadOnly")
+    return "'" + field(p, "revision")
+           + "' was copied from the upstream project and is read-only here";
+  if (name == "PathNotAllowed")
+    return "'" + field(p, "path") + "' is not a regular file inside storage.import_dirs";
   if (name == "ExpectedMore")
     return "this method streams; call it with \"more\"";
   if (p.empty())

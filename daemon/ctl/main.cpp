@@ -8,6 +8,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -35,6 +38,8 @@ struct action {
   std::function<void(const json&)> show; ///< human output; JSON when unset
   bool needs_as = false;                 ///< Connections/Drawings: pass --as
   bool streaming = false;                ///< call with "more", print each reply
+  std::vector<int> fds;                  ///< descriptors passed with the call
+  std::string output_file;               ///< removed again if the call fails
 };
 
 const std::vector<column> company_cols{{"ID", "id"}, {"NAME", "name"}, {"AUTO-APPROVE", "auto_approve"}};
@@ -58,6 +63,11 @@ const std::vector<column> event_cols{{"SEQ", "seq"},   {"AT", "at"},
 const std::vector<column> notification_cols{
   {"ID", "id"},          {"AT", "at"},       {"EVENT", "event"},     {"CONNECTION", "connection"},
   {"TO", "recipients"},  {"STATE", "state"}, {"ATTEMPTS", "attempts"}, {"LAST-ERROR", "last_error"}};
+const std::vector<column> revision_cols{
+  {"ID", "id"},       {"NUMBER", "number"},       {"TITLE", "title"},
+  {"REV", "revision"}, {"STATUS", "status"},       {"SET", "set"},
+  {"PUBLISHED", "published"}, {"OBSOLETE", "obsolete"}, {"CONNECTED", "connected"},
+  {"SIZE", "size"}};
 const std::vector<column> access_cols{{"PROJECT", "project"}, {"USER", "user"}, {"CM", "cm"},
                                       {"DRAWINGS", "drawings"}};
 
@@ -302,6 +312,92 @@ void define_commands(CLI::App& app, action& a) {
     "project", [&a](const std::string& v) { a.parameters["project"] = v; },
     "only this project (default: every project you may view)");
 
+  // --- drawings (SPEC §5)
+  const std::string drw = "io.projlink.Drawings.";
+  auto* drawing = app.add_subcommand("drawing", "drawings and their revisions")->require_subcommand(1);
+  auto add_fields = [&](CLI::App* c, bool with_title) {
+    if (with_title)
+      opt<std::string>(c, a, "--title", "title", "drawing title");
+    opt<std::string>(c, a, "--status", "status", "revision status text");
+    opt<std::string>(c, a, "--drawing-date", "drawing_date", "drawing date (YYYY-MM-DD)");
+    opt<std::string>(c, a, "--received-date", "received_date", "received date (YYYY-MM-DD)");
+    opt<std::string>(c, a, "--discipline", "discipline", "discipline name");
+    opt<int64_t>(c, a, "--discipline-position", "discipline_position", "discipline order");
+    opt<std::string>(c, a, "--area", "area", "area name");
+    opt<std::string>(c, a, "--area-description", "area_description", "area description");
+    opt<std::string>(c, a, "--set", "set", "drawing set name");
+    opt<std::string>(c, a, "--set-date", "set_date", "drawing set date (YYYY-MM-DD)");
+  };
+  s = csub(drawing, "upload", "upload a revision (unpublished); the file is passed as a descriptor",
+           drw + "Upload", object("revision"));
+  pos(s, a, "project", "project", "project id");
+  s->add_option_function<std::string>(
+    "file",
+    [&a](const std::string& f) {
+      int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        throw CLI::ValidationError("file", "cannot read " + f);
+      a.fds.push_back(fd);
+      a.parameters["file_fd"] = 0;
+    },
+    "the file to upload (read by projlinkctl, so any file you can read)");
+  opt<std::string>(s, a, "--server-path", "path",
+                   "instead of FILE: a file inside the daemon's storage.import_dirs");
+  opt<std::string>(s, a, "--number", "number", "drawing number, e.g. A-101")->required();
+  opt<std::string>(s, a, "--title", "title", "drawing title")->required();
+  opt<std::string>(s, a, "--revision", "revision", "revision label, e.g. B")->required();
+  add_fields(s, false);
+  s = csub(drawing, "publish", "publish revisions (drawings admin)", drw + "Publish",
+           table("revisions", revision_cols));
+  pos(s, a, "project", "project", "project id");
+  s->add_option_function<std::vector<std::string>>(
+     "revisions", [&a](const std::vector<std::string>& v) { a.parameters["revisions"] = v; },
+     "revision ids")
+    ->required();
+  s = csub(drawing, "update", "change a revision's metadata", drw + "Update", object("revision"));
+  pos(s, a, "revision", "revision", "revision id");
+  add_fields(s, true);
+  s = csub(drawing, "obsolete", "mark a revision obsolete or current", drw + "SetObsolete",
+           object("revision"));
+  pos(s, a, "revision", "revision", "revision id");
+  s->add_option_function<std::string>(
+     "state", [&a](const std::string& v) { a.parameters["obsolete"] = v == "on"; },
+     "on | off")
+    ->required()
+    ->check(CLI::IsMember({"on", "off"}));
+  s = csub(drawing, "delete", "delete a revision (drawings admin)", drw + "Delete",
+           done("deleted"));
+  pos(s, a, "revision", "revision", "revision id");
+  s = csub(drawing, "show", "show one revision", drw + "Get", object("revision"));
+  pos(s, a, "revision", "revision", "revision id");
+  s = csub(drawing, "list", "list a project's revisions", drw + "List",
+           table("revisions", revision_cols));
+  pos(s, a, "project", "project", "project id");
+  s->add_flag_function(
+    "--all", [&a](int64_t n) { a.parameters["include_unpublished"] = n > 0; },
+    "include unpublished revisions (drawings admin)");
+  s = csub(drawing, "deleted", "the deleted-revisions report", drw + "DeletedRevisions",
+           table("revisions", revision_cols));
+  pos(s, a, "project", "project", "project id");
+  s = csub(drawing, "export", "write a revision's file to FILE", drw + "Export",
+           [](const json& p) {
+             std::cout << "exported " << p.value("size", 0) << " bytes, sha256 "
+                       << p.value("sha256", "") << '\n';
+           });
+  pos(s, a, "revision", "revision", "revision id");
+  s->add_option_function<std::string>(
+     "file",
+     [&a](const std::string& f) {
+       int fd = ::open(f.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+       if (fd < 0)
+         throw CLI::ValidationError("file", "cannot write " + f);
+       a.fds.push_back(fd);
+       a.parameters["file_fd"] = 0;
+       a.output_file = f;
+     },
+     "where to write the file")
+    ->required();
+
   // --- raw
   s = sub(&app, "call", "call any method with JSON parameters", "", nullptr);
   s->add_option_function<std::string>("method", [&a](const std::string& m) { a.method = m; },
@@ -370,12 +466,14 @@ int main(int argc, char** argv) {
       }
       return exit_ok;
     }
-    auto r = c.call(a.method, a.parameters);
+    auto r = c.call(a.method, a.parameters, a.fds);
     if (!r.error.empty()) {
       if (g.json_output)
         std::cout << json{{"error", r.error}, {"parameters", r.parameters}}.dump(2) << '\n';
       std::cerr << "error: " << r.error.substr(r.error.rfind('.') + 1) << ": " << explain(r)
                 << '\n';
+      if (!a.output_file.empty())
+        ::unlink(a.output_file.c_str());
       return exit_error;
     }
     if (g.json_output || !a.show)

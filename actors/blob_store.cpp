@@ -1,0 +1,258 @@
+#include "actors/blob_store.hpp"
+
+#include "actors/error.hpp"
+
+#include <openssl/evp.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <random>
+
+namespace fs = std::filesystem;
+
+namespace projlink {
+
+namespace {
+
+constexpr size_t chunk = 1 << 20;
+
+struct md_deleter {
+  void operator()(EVP_MD_CTX* c) const {
+    EVP_MD_CTX_free(c);
+  }
+};
+
+struct fd_closer {
+  int fd;
+  ~fd_closer() {
+    if (fd >= 0)
+      ::close(fd);
+  }
+};
+
+std::string hex(const unsigned char* p, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = digits[p[i] >> 4];
+    out[2 * i + 1] = digits[p[i] & 15];
+  }
+  return out;
+}
+
+caf::error io_error(const std::string& what) {
+  return make_error(ec::internal, what + ": " + std::strerror(errno));
+}
+
+bool write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    auto w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+std::string unique_tmp_name() {
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  return std::to_string(::getpid()) + "-" + std::to_string(gen());
+}
+
+} // namespace
+
+bool valid_sha256(const std::string& s) {
+  return s.size() == 64
+         && std::all_of(s.begin(), s.end(),
+                        [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+blob_store::blob_store(std::string dir) : dir_(std::move(dir)) {
+  std::error_code ec;
+  fs::create_directories(dir_ + "/tmp", ec);
+}
+
+std::string blob_store::path_of(const std::string& sha256) const {
+  return dir_ + "/" + sha256.substr(0, 2) + "/" + sha256;
+}
+
+caf::expected<blob_info> blob_store::put(int in, const std::string& what) const {
+  auto tmp = dir_ + "/tmp/" + unique_tmp_name();
+  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0440);
+  if (out < 0)
+    return io_error("cannot create " + tmp);
+  fd_closer out_guard{out};
+  std::unique_ptr<EVP_MD_CTX, md_deleter> md{EVP_MD_CTX_new()};
+  EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr);
+  std::unique_ptr<char[]> buf{new char[chunk]};
+  int64_t size = 0;
+  for (;;) {
+    auto n = ::read(in, buf.get(), chunk);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      auto err = io_error("cannot read " + what);
+      ::unlink(tmp.c_str());
+      return err;
+    }
+    if (n == 0)
+      break;
+    // One pass: hash what is written.
+    EVP_DigestUpdate(md.get(), buf.get(), static_cast<size_t>(n));
+    if (!write_all(out, buf.get(), static_cast<size_t>(n))) {
+      auto err = io_error("cannot write " + tmp);
+      ::unlink(tmp.c_str());
+      return err;
+    }
+    size += n;
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(md.get(), digest, &len);
+  auto sha = hex(digest, len);
+  if (::fsync(out) != 0) {
+    auto err = io_error("cannot sync " + tmp);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  ::close(out);
+  out_guard.fd = -1;
+  auto dst = path_of(sha);
+  std::error_code ec;
+  fs::create_directories(fs::path{dst}.parent_path(), ec);
+  // Same content already stored: keep the existing file.
+  struct stat st {};
+  if (::stat(dst.c_str(), &st) == 0 && st.st_size == size) {
+    ::unlink(tmp.c_str());
+    return blob_info{sha, size};
+  }
+  if (::rename(tmp.c_str(), dst.c_str()) != 0) {
+    auto err = io_error("cannot store " + dst);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  int d = ::open(fs::path{dst}.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (d >= 0) {
+    ::fsync(d);
+    ::close(d);
+  }
+  return blob_info{sha, size};
+}
+
+caf::expected<blob_info> blob_store::put_fd(int fd) const {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return io_error("cannot stat the passed descriptor");
+  if (S_ISDIR(st.st_mode))
+    return make_error(ec::invalid_parameter, std::string{"file_fd"});
+  return put(fd, "the passed descriptor");
+}
+
+caf::expected<blob_info> blob_store::put_path(const std::string& path,
+                                              const std::vector<std::string>& import_dirs) const {
+  auto refuse = [&] { return make_error(ec::path_not_allowed, path); };
+  if (path.empty() || path.front() != '/')
+    return refuse();
+  std::error_code ec;
+  // Resolve symlinks and `..` fully; the result must lie inside a root.
+  auto real = fs::canonical(path, ec);
+  if (ec)
+    return refuse();
+  bool inside = false;
+  for (const auto& dir : import_dirs) {
+    auto root = fs::canonical(dir, ec);
+    if (ec)
+      continue;
+    auto rel = real.lexically_relative(root);
+    if (!rel.empty() && *rel.begin() != ".." && rel.native() != ".")
+      inside = true;
+  }
+  if (!inside)
+    return refuse();
+  // O_NOFOLLOW on the resolved path: a symlink swapped in meanwhile fails.
+  int fd = ::open(real.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0)
+    return refuse();
+  fd_closer guard{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    return refuse();
+  ::fcntl(fd, F_SETFL, 0);
+  return put(fd, path);
+}
+
+caf::expected<blob_info> blob_store::export_to(const std::string& sha256, int fd) const {
+  if (!valid_sha256(sha256))
+    return make_error(ec::internal, "bad blob name " + sha256);
+  auto src = path_of(sha256);
+  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0)
+    return io_error("blob " + sha256 + " is missing");
+  fd_closer guard{in};
+  std::unique_ptr<EVP_MD_CTX, md_deleter> md{EVP_MD_CTX_new()};
+  EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr);
+  std::unique_ptr<char[]> buf{new char[chunk]};
+  int64_t size = 0;
+  for (;;) {
+    auto n = ::read(in, buf.get(), chunk);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return io_error("cannot read blob " + sha256);
+    if (n == 0)
+      break;
+    EVP_DigestUpdate(md.get(), buf.get(), static_cast<size_t>(n));
+    if (fd >= 0 && !write_all(fd, buf.get(), static_cast<size_t>(n)))
+      return make_error(ec::invalid_parameter, std::string{"file_fd"});
+    size += n;
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(md.get(), digest, &len);
+  if (hex(digest, len) != sha256)
+    return make_error(ec::internal, "blob " + sha256 + " is corrupt (hash mismatch)");
+  return blob_info{sha256, size};
+}
+
+caf::expected<void> blob_store::verify(const std::string& sha256, int64_t size) const {
+  auto r = export_to(sha256, -1);
+  if (!r)
+    return std::move(r.error());
+  if (r->size != size)
+    return make_error(ec::internal, "blob " + sha256 + " has the wrong size");
+  return {};
+}
+
+size_t blob_store::collect(const std::vector<std::string>& referenced) const {
+  size_t removed = 0;
+  std::error_code ec;
+  auto cutoff = fs::file_time_type::clock::now() - std::chrono::minutes{1};
+  for (const auto& sub : fs::directory_iterator(dir_, ec)) {
+    if (!sub.is_directory() || sub.path().filename() == "tmp")
+      continue;
+    for (const auto& f : fs::directory_iterator(sub.path(), ec)) {
+      auto name = f.path().filename().string();
+      if (!valid_sha256(name) || std::binary_search(referenced.begin(), referenced.end(), name))
+        continue;
+      if (f.last_write_time(ec) > cutoff)
+        continue;
+      if (fs::remove(f.path(), ec))
+        ++removed;
+    }
+  }
+  return removed;
+}
+
+} // namespace projlink

@@ -1,0 +1,275 @@
+// io.projlink.Drawings: metadata through the store; file work (hashing an
+// upload into the blob store, exporting into a passed descriptor) on a
+// short-lived detached actor, never on a scheduler thread.
+
+#include "actors/drawings_db.hpp"
+#include "daemon/session.hpp"
+
+#include <caf/all.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace projlink {
+
+namespace {
+
+using varlink::json;
+using varlink::params;
+
+constexpr auto timeout = std::chrono::minutes{30}; // large files
+constexpr bool write = true;
+constexpr bool read = false;
+
+void put(json& j, const char* key, const std::optional<std::string>& v) {
+  if (v)
+    j[key] = *v;
+}
+
+json to_json(const revision& r) {
+  json j{{"id", r.id},
+         {"project", r.project},
+         {"number", r.number},
+         {"title", r.title},
+         {"revision", r.label},
+         {"obsolete", r.obsolete},
+         {"published", r.published},
+         {"connected", r.connected},
+         {"sha256", r.sha256},
+         {"size", r.size}};
+  put(j, "status", r.status);
+  put(j, "drawing_date", r.drawing_date);
+  put(j, "received_date", r.received_date);
+  put(j, "discipline", r.discipline);
+  if (r.discipline_position)
+    j["discipline_position"] = *r.discipline_position;
+  put(j, "area", r.area);
+  put(j, "area_description", r.area_description);
+  put(j, "set", r.set);
+  put(j, "set_date", r.set_date);
+  put(j, "upstream_revision", r.upstream_revision);
+  return j;
+}
+
+json to_json(const std::vector<revision>& xs) {
+  auto out = json::array();
+  for (const auto& x : xs)
+    out.push_back(to_json(x));
+  return out;
+}
+
+std::string id_param(params& p, const char* name) {
+  auto id = p.str(name);
+  if (id.empty() || id.size() > 256)
+    throw varlink::invalid_parameter(name);
+  return id;
+}
+
+std::string text_param(params& p, const char* name) {
+  auto s = p.str(name);
+  if (s.empty() || s.size() > 1000)
+    throw varlink::invalid_parameter(name);
+  return s;
+}
+
+drawing_fields fields(params& p) {
+  drawing_fields f;
+  f.title = p.opt_str("title");
+  f.status = p.opt_str("status");
+  f.drawing_date = p.opt_str("drawing_date");
+  f.received_date = p.opt_str("received_date");
+  f.discipline = p.opt_str("discipline");
+  f.discipline_position = p.opt_int("discipline_position");
+  f.area = p.opt_str("area");
+  f.area_description = p.opt_str("area_description");
+  f.set = p.opt_str("set");
+  f.set_date = p.opt_str("set_date");
+  return f;
+}
+
+/// A duplicate of descriptor `index` passed with the call (closed by the
+/// caller), or -1 when there is no such descriptor.
+int passed_fd(const call_ptr& c, int64_t index) {
+  const auto& fds = c->in().fds;
+  if (!fds || index < 0 || static_cast<size_t>(index) >= fds->fds.size())
+    return -1;
+  return ::fcntl(fds->fds[static_cast<size_t>(index)], F_DUPFD_CLOEXEC, 0);
+}
+
+/// Runs blocking `fn` on a fresh detached actor; `ok` gets its result on
+/// the session, errors go to the caller.
+template <class T, class F, class OK>
+void off_thread(const call_ptr& c, F fn, OK ok) {
+  auto worker = c->self->spawn<caf::detached>(
+    [](caf::event_based_actor* self, F fn) -> caf::behavior {
+      return {[=](atom::write) -> caf::result<T> {
+        self->quit();
+        auto r = fn();
+        if (!r)
+          return std::move(r.error());
+        return std::move(*r);
+      }};
+    },
+    std::move(fn));
+  c->self->request(worker, timeout, atom::write_v)
+    .then([c, ok](T& x) { ok(x); }, [c](caf::error& e) { c->fail(e); });
+}
+
+template <class T>
+auto as(const char* key) {
+  return [key](const T& x) { return json{{key, to_json(x)}}; };
+}
+
+} // namespace
+
+void add_drawings_api(handler_map& m) {
+  const std::string i = "io.projlink.Drawings.";
+
+  m[i + "Upload"] = [](const call_ptr& c, params& p) {
+    upload_request r;
+    r.as = id_param(p, "as");
+    r.project = id_param(p, "project");
+    r.number = text_param(p, "number");
+    auto title = text_param(p, "title");
+    r.label = text_param(p, "revision");
+    auto file_fd = p.opt_int("file_fd");
+    auto path = p.opt_str("path");
+    r.fields = fields(p);
+    r.fields.title = title;
+    p.finish();
+    // Exactly one of the two.
+    if (file_fd.has_value() == path.has_value())
+      throw varlink::invalid_parameter("file_fd");
+    int fd = -1;
+    if (file_fd) {
+      fd = passed_fd(c, *file_fd);
+      if (fd < 0)
+        throw varlink::invalid_parameter("file_fd");
+    }
+    auto fd_guard = std::shared_ptr<int>(new int{fd}, [](int* p) {
+      if (*p >= 0)
+        ::close(*p);
+      delete p;
+    });
+    // May this user upload here? Checked before a byte is read, and again
+    // inside `insert`, so a change meanwhile is caught.
+    const auto* blobs = c->svc->blobs;
+    auto dirs = c->svc->files->import_dirs();
+    auto store = c->svc->store;
+    c->self
+      ->request(store, timeout, atom::read_v,
+                make_store_fn([r](SQLite::Database& d) { return drawings::check_upload(d, r); }))
+      .then(
+        [=]() {
+          off_thread<blob_info>(
+            c,
+            [blobs, fd_guard, path, dirs]() -> caf::expected<blob_info> {
+              if (path)
+                return blobs->put_path(*path, dirs);
+              return blobs->put_fd(*fd_guard);
+            },
+            [c, r, store](blob_info& blob) {
+              c->self
+                ->request(store, timeout, atom::write_v,
+                          make_store_fn([r, blob](SQLite::Database& d) {
+                            return drawings::insert(d, r, blob);
+                          }))
+                .then([c](revision& x) { c->reply({{"revision", to_json(x)}}); },
+                      [c](caf::error& e) { c->fail(e); });
+            });
+        },
+        [c](caf::error& e) { c->fail(e); });
+  };
+
+  m[i + "Publish"] = [](const call_ptr& c, params& p) {
+    auto as_ = id_param(p, "as");
+    auto project = id_param(p, "project");
+    auto ids = p.str_list("revisions");
+    p.finish();
+    if (ids.empty() || ids.size() > 10'000)
+      throw varlink::invalid_parameter("revisions");
+    store_call<std::vector<revision>>(
+      c, write,
+      [=](SQLite::Database& d) { return drawings::publish(d, as_, project, ids); },
+      as<std::vector<revision>>("revisions"));
+  };
+  m[i + "Update"] = [](const call_ptr& c, params& p) {
+    auto as_ = id_param(p, "as");
+    auto id = id_param(p, "revision");
+    auto f = fields(p);
+    p.finish();
+    store_call<revision>(
+      c, write, [=](SQLite::Database& d) { return drawings::update(d, as_, id, f); },
+      as<revision>("revision"));
+  };
+  m[i + "SetObsolete"] = [](const call_ptr& c, params& p) {
+    auto as_ = id_param(p, "as");
+    auto id = id_param(p, "revision");
+    auto obsolete = p.boolean("obsolete");
+    p.finish();
+    store_call<revision>(
+      c, write, [=](SQLite::Database& d) { return drawings::set_obsolete(d, as_, id, obsolete); },
+      as<revision>("revision"));
+  };
+  m[i + "Delete"] = [](const call_ptr& c, params& p) {
+    auto as_ = id_param(p, "as");
+    auto id = id_param(p, "revision");
+    p.finish();
+    store_call<void>(
+      c, write, [=](SQLite::Database& d) { return drawings::remove(d, as_, id); },
+      [] { return json::object(); });
+  };
+  m[i + "Get"] = [](const call_ptr& c, params& p) {
+    auto as_ = id_param(p, "as");
+    auto id = id_param(p, "revision");
+    p.finish();
+    store_call<revision>(
+      c, read, [=](SQLite::Database& d) { return drawings::get(d, as_, id); },
+      as<revision>("revision"));
+  };
+  m[i + "List"] = [](const call_ptr& c, params& p) {
+    auto as_ = id_param(p, "as");
+    auto project = id_param(p, "project");
+    auto all = p.opt_bool("include_unpublished").value_or(false);
+    p.finish();
+    store_call<std::vector<revision>>(
+      c, read, [=](SQLite::Database& d) { return drawings::list(d, as_, project, all); },
+      as<std::vector<revision>>("revisions"));
+  };
+  m[i + "DeletedRevisions"] = [](const call_ptr& c, params& p) {
+    auto as_ = id_param(p, "as");
+    auto project = id_param(p, "project");
+    p.finish();
+    store_call<std::vector<revision>>(
+      c, read, [=](SQLite::Database& d) { return drawings::deleted(d, as_, project); },
+      as<std::vector<revision>>("revisions"));
+  };
+  m[i + "Export"] = [](const call_ptr& c, params& p) {
+    auto as_ = id_param(p, "as");
+    auto id = id_param(p, "revision");
+    auto index = p.integer("file_fd");
+    p.finish();
+    int fd = passed_fd(c, index);
+    if (fd < 0)
+      throw varlink::invalid_parameter("file_fd");
+    auto fd_guard = std::shared_ptr<int>(new int{fd}, [](int* p) {
+      ::close(*p);
+      delete p;
+    });
+    const auto* blobs = c->svc->blobs;
+    c->self
+      ->request(c->svc->store, timeout, atom::read_v,
+                make_store_fn(
+                  [=](SQLite::Database& d) { return drawings::for_export(d, as_, id); }))
+      .then(
+        [c, blobs, fd_guard](revision& r) {
+          auto sha = r.sha256;
+          off_thread<blob_info>(
+            c, [blobs, fd_guard, sha] { return blobs->export_to(sha, *fd_guard); },
+            [c](blob_info& b) { c->reply({{"size", b.size}, {"sha256", b.sha256}}); });
+        },
+        [c](caf::error& e) { c->fail(e); });
+  };
+}
+
+} // namespace projlink
