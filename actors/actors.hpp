@@ -110,6 +110,7 @@ struct registry_metrics {
 struct project_env {
   caf::actor store;
   caf::actor notifier; ///< kicked after every decision that queued notifications
+  caf::actor sync;     ///< kicked when an activation queued a backfill
   caf::actor registry;
   hub_actor hub;
   const live_limits* limits = nullptr;
@@ -128,7 +129,8 @@ struct project_env {
 ///   (status)                      -> live project actors (int64_t)
 ///   (shutdown)                    -- stop every project actor, then itself.
 caf::actor spawn_registry(caf::actor_system& sys, caf::actor store, caf::actor notifier,
-                          hub_actor hub, const live_limits* limits, registry_metrics* metrics);
+                          caf::actor sync, hub_actor hub, const live_limits* limits,
+                          registry_metrics* metrics);
 
 hub_actor spawn_hub(caf::actor_system& sys);
 

@@ -3,6 +3,7 @@
 #include "actors/directory_db.hpp"
 #include "actors/error.hpp"
 #include "actors/notifications_db.hpp"
+#include "actors/sync_db.hpp"
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
@@ -245,6 +246,10 @@ std::string at_plus(clock::time_point t, std::chrono::milliseconds d) {
 
 } // namespace
 
+void record_event(db& d, event& e) {
+  record(d, e);
+}
+
 std::string new_id() {
   thread_local std::mt19937_64 gen{std::random_device{}()};
   char buf[24];
@@ -346,6 +351,10 @@ caf::expected<decision> request(db& d, const rule_limits& lim, const std::string
     record(d, e);
     notifications::enqueue(d, e, out.conn);
   }
+  if (c.state == "active") {
+    auto started = sync::start(d, c); // the backfill (SPEC §5)
+    out.events.insert(out.events.end(), started.begin(), started.end());
+  }
   return out;
 }
 
@@ -387,6 +396,8 @@ caf::expected<decision> approve(db& d, const rule_limits& lim, const std::string
   decision out{c, {conn_event(c, "approved", c.upstream, ctx->u.id, at)}, c.downstream};
   record(d, out.events.back());
   notifications::enqueue(d, out.events.back(), out.conn);
+  auto started = sync::start(d, c); // the backfill (SPEC §5)
+  out.events.insert(out.events.end(), started.begin(), started.end());
   return out;
 }
 

@@ -76,6 +76,9 @@ namespace connections {
 
 using db = SQLite::Database;
 
+/// Appends a history entry; fills in its seq.
+void record_event(db& d, event& e);
+
 /// A fresh connection id (`c-` + 16 hex digits).
 std::string new_id();
 

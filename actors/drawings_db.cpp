@@ -114,7 +114,29 @@ std::string new_revision_id() {
   return buf;
 }
 
-/// Creates or updates the area, discipline and set a revision names.
+/// Queues `kind` jobs of `rev` for every active downstream of `project`.
+void queue(db& d, const std::string& project, const std::string& rev, const char* kind) {
+  Statement q(d, "INSERT INTO sync_jobs (connection, upstream_revision, kind, created_at) "
+                 "SELECT id, ?, ?, ? FROM connections WHERE upstream = ? AND state = 'active'");
+  q.bind(1, rev);
+  q.bind(2, kind);
+  q.bind(3, now_string());
+  q.bind(4, project);
+  q.exec();
+}
+
+caf::error check_fields(const drawing_fields& f) {
+  for (const auto* s : {&f.title, &f.status, &f.discipline, &f.area, &f.area_description, &f.set})
+    if (*s && s->value().size() > 1000)
+      return make_error(ec::invalid_parameter, std::string{"text"});
+  for (const auto* t : {&f.drawing_date, &f.received_date, &f.set_date})
+    if (*t && t->value().size() > 40)
+      return make_error(ec::invalid_parameter, std::string{"date"});
+  return {};
+}
+
+} // namespace
+
 void upsert_parts(db& d, const std::string& project, const drawing_fields& f,
                   const std::optional<std::string>& connection) {
   if (f.area) {
@@ -151,28 +173,11 @@ void upsert_parts(db& d, const std::string& project, const drawing_fields& f,
   }
 }
 
-/// Queues `kind` jobs of `rev` for every active downstream of `project`.
-void queue(db& d, const std::string& project, const std::string& rev, const char* kind) {
-  Statement q(d, "INSERT INTO sync_jobs (connection, upstream_revision, kind, created_at) "
-                 "SELECT id, ?, ?, ? FROM connections WHERE upstream = ? AND state = 'active'");
-  q.bind(1, rev);
-  q.bind(2, kind);
-  q.bind(3, now_string());
-  q.bind(4, project);
-  q.exec();
+bool is_deleted(db& d, const std::string& id) {
+  Statement q(d, "SELECT deleted_at IS NOT NULL FROM revisions WHERE id = ?");
+  q.bind(1, id);
+  return q.executeStep() && q.getColumn(0).getInt() != 0;
 }
-
-caf::error check_fields(const drawing_fields& f) {
-  for (const auto* s : {&f.title, &f.status, &f.discipline, &f.area, &f.area_description, &f.set})
-    if (*s && s->value().size() > 1000)
-      return make_error(ec::invalid_parameter, std::string{"text"});
-  for (const auto* t : {&f.drawing_date, &f.received_date, &f.set_date})
-    if (*t && t->value().size() > 40)
-      return make_error(ec::invalid_parameter, std::string{"date"});
-  return {};
-}
-
-} // namespace
 
 caf::expected<revision> load(db& d, const std::string& id) {
   Statement q(d, std::string{rev_select} + " WHERE r.id = ?");

@@ -79,6 +79,14 @@ caf::expected<std::vector<std::string>> referenced_blobs(db& d);
 /// live revision of its upstream, oldest publish first. Returns the count.
 int64_t queue_backfill(db& d, const std::string& connection, const std::string& upstream);
 
+/// Creates or updates the area, discipline and set `f` names in `project`;
+/// rows it creates carry `connection` (copies) or none.
+void upsert_parts(db& d, const std::string& project, const drawing_fields& f,
+                  const std::optional<std::string>& connection);
+
+/// True if the revision exists and is deleted.
+bool is_deleted(db& d, const std::string& id);
+
 /// A revision by id, without permission checks.
 caf::expected<revision> load(db& d, const std::string& id);
 

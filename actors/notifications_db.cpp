@@ -46,6 +46,7 @@ struct target {
   std::string name;
   bool upstream = false;
   bool downstream = false;
+  bool drawings_admins = false; ///< the downstream's drawings: admin users, not its list
 };
 
 std::optional<target> target_of(const event& e, const connection& c) {
@@ -63,6 +64,14 @@ std::optional<target> target_of(const event& e, const connection& c) {
     return target{"request_expired", true, true};
   if (k == "disconnected")
     return target{"connection_disabled", true, true};
+  if (k == "initial_sync_complete")
+    return target{"initial_sync_complete", false, true, true};
+  if (k == "drawings_published")
+    return target{"drawings_published_upstream", false, true, true};
+  if (k == "drawings_deleted")
+    return target{"drawings_deleted_upstream", false, true, true};
+  if (k == "sync_failed")
+    return target{"sync_failed", true, true};
   if (k == "undone") {
     // Undone by the upstream: the request waits for approval again.
     if (e.detail.find("\"side\":\"upstream\"") != std::string::npos)
@@ -86,6 +95,14 @@ std::string headline(const std::string& name, const place& down, const place& up
     return "Connection request expired: " + pair;
   if (name == "connection_disabled")
     return "Connection disconnected: " + pair;
+  if (name == "initial_sync_complete")
+    return "Initial drawing sync complete: " + pair;
+  if (name == "drawings_published_upstream")
+    return "New drawings from upstream: " + pair;
+  if (name == "drawings_deleted_upstream")
+    return "Drawings deleted upstream: " + pair;
+  if (name == "sync_failed")
+    return "Drawing sync failed: " + pair;
   return name + ": " + pair;
 }
 
@@ -109,6 +126,17 @@ std::string summary(const std::string& name, const place& down, const place& up)
     return d + " was disconnected from " + u
            + ". Drawings already copied stay; nothing new is copied. " + down.name
            + " can never connect again.";
+  if (name == "initial_sync_complete")
+    return "Every published drawing of " + u + " has been copied, unpublished, into " + d
+           + ". A Drawings admin can review and publish them.";
+  if (name == "drawings_published_upstream")
+    return u + " published new drawings; they have been copied, unpublished, into " + d + ".";
+  if (name == "drawings_deleted_upstream")
+    return u + " deleted drawings; their copies were removed from the drawing log of " + d
+           + " and are listed in its deleted-revisions report.";
+  if (name == "sync_failed")
+    return "Copying a drawing from " + u + " into " + d
+           + " failed after every retry. It can be retried with projlinkctl sync retry.";
   return name;
 }
 
@@ -132,6 +160,16 @@ void insert(db& d, const std::string& at, const std::string& name, const std::st
     q.bind(9);
   }
   q.exec();
+}
+
+std::vector<std::string> drawings_admins_of(db& d, const std::string& project) {
+  std::vector<std::string> out;
+  Statement r(d, "SELECT u.email FROM access a JOIN users u ON u.id = a.user "
+                 "WHERE a.project = ? AND a.drawings = 3 ORDER BY u.email");
+  r.bind(1, project);
+  while (r.executeStep())
+    out.push_back(r.getColumn(0).getString());
+  return out;
 }
 
 } // namespace
@@ -184,9 +222,11 @@ int enqueue(db& d, const event& e, const connection& c) {
     body += "At:          " + e.at + "\n";
     if (e.reason)
       body += "Reason:      " + *e.reason + "\n";
+    if (!e.detail.empty() && e.kind != "undone")
+      body += "Details:     " + e.detail + "\n";
     body += "\nYou receive this message because you are on the notification list of project "
             + p->name + " (" + p->id + ").\n";
-    auto to = recipients_of(d, p->id);
+    auto to = t->drawings_admins ? drawings_admins_of(d, p->id) : recipients_of(d, p->id);
     for (const auto& addr : to)
       insert(d, e.at, t->name, p->id, c.id, {addr}, subject, body);
     if (to.empty())

@@ -66,6 +66,8 @@ void publish(self_ptr self, const std::vector<event>& events) {
   self->send(self->state.env.hub, atom::publish_v, events);
   if (self->state.env.notifier)
     caf::anon_send(self->state.env.notifier, atom::notify_v);
+  if (self->state.env.sync)
+    caf::anon_send(self->state.env.sync, atom::notify_v);
 }
 
 /// What follows every committed decision this actor made.

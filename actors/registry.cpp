@@ -96,11 +96,11 @@ void sweep(self_ptr self) {
       [=](caf::error& e) { spdlog::error("expiry sweep failed: {}", caf::to_string(e)); });
 }
 
-caf::behavior registry(self_ptr self, caf::actor store, caf::actor notifier, hub_actor hub,
-                       const live_limits* limits, registry_metrics* metrics) {
+caf::behavior registry(self_ptr self, caf::actor store, caf::actor notifier, caf::actor sync,
+                       hub_actor hub, const live_limits* limits, registry_metrics* metrics) {
   auto& st = self->state;
-  st.env = project_env{std::move(store), std::move(notifier), caf::actor_cast<caf::actor>(self),
-                       std::move(hub), limits, metrics};
+  st.env = project_env{std::move(store), std::move(notifier), std::move(sync),
+                       caf::actor_cast<caf::actor>(self), std::move(hub), limits, metrics};
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     auto n = st.names.find(dm.source);
@@ -215,9 +215,10 @@ caf::behavior informer(caf::stateful_actor<informer_state>* self, project_env en
 } // namespace
 
 caf::actor spawn_registry(caf::actor_system& sys, caf::actor store, caf::actor notifier,
-                          hub_actor hub, const live_limits* limits, registry_metrics* metrics) {
-  return sys.spawn(registry, std::move(store), std::move(notifier), std::move(hub), limits,
-                   metrics);
+                          caf::actor sync, hub_actor hub, const live_limits* limits,
+                          registry_metrics* metrics) {
+  return sys.spawn(registry, std::move(store), std::move(notifier), std::move(sync),
+                   std::move(hub), limits, metrics);
 }
 
 void inform_peer(caf::actor_system& sys, const project_env& env, connection conn,

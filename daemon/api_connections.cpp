@@ -4,6 +4,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/notifications_db.hpp"
+#include "actors/sync_db.hpp"
 #include "daemon/session.hpp"
 
 #include <caf/all.hpp>
@@ -61,6 +62,14 @@ json to_json(const notification& n) {
          {"attempts", n.attempts}};
   put(j, "connection", n.connection);
   put(j, "last_error", n.last_error);
+  return j;
+}
+
+json to_json(const sync_status& s) {
+  json j{{"connection", s.connection}, {"state", s.state},           {"pending", s.pending},
+         {"done", s.done},             {"failed", s.failed},         {"bytes_done", s.bytes_done},
+         {"bytes_total", s.bytes_total}};
+  put(j, "last_error", s.last_error);
   return j;
 }
 
@@ -242,6 +251,25 @@ void add_connections_api(handler_map& m) {
           publish(c, std::move(written));
         },
         [c](caf::error& e) { c->fail(e); });
+  };
+  m[i + "SyncStatus"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto id = id_param(p, "connection");
+    p.finish();
+    store_call<sync_status>(
+      c, read, [=](SQLite::Database& d) { return sync::status(d, as, id); },
+      [](const sync_status& s) { return json{{"status", to_json(s)}}; });
+  };
+  m[i + "RetrySync"] = [](const call_ptr& c, params& p) {
+    auto as = id_param(p, "as");
+    auto id = id_param(p, "connection");
+    p.finish();
+    store_call<sync_status>(
+      c, true, [=](SQLite::Database& d) { return sync::retry(d, as, id); },
+      [c](const sync_status& s) {
+        caf::anon_send(c->svc->sync, atom::notify_v);
+        return json{{"status", to_json(s)}};
+      });
   };
   m[i + "Notifications"] = [](const call_ptr& c, params& p) {
     auto as = id_param(p, "as");

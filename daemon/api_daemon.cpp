@@ -59,6 +59,10 @@ void add_daemon_api(handler_map& m) {
       {"project_actors_failed_total", static_cast<double>(r.failed.load())},
       {"peer_updates_resent_total", static_cast<double>(r.resent.load())},
       {"requests_expired_total", static_cast<double>(r.expired.load())},
+      {"sync_jobs_applied_total", static_cast<double>(c->svc->sync_stats->applied.load())},
+      {"sync_failed_attempts_total",
+       static_cast<double>(c->svc->sync_stats->failed_attempts.load())},
+      {"sync_batches_total", static_cast<double>(c->svc->sync_stats->batches.load())},
       {"notifications_delivered_total", static_cast<double>(n.delivered.load())},
       {"notification_failed_attempts_total", static_cast<double>(n.failed_attempts.load())},
     };

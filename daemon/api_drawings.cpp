@@ -120,6 +120,15 @@ auto as(const char* key) {
   return [key](const T& x) { return json{{key, to_json(x)}}; };
 }
 
+/// Like `as`, and tells the sync coordinator that jobs may have been queued.
+template <class T>
+auto kick_as(const call_ptr& c, const char* key) {
+  return [c, key](const T& x) {
+    caf::anon_send(c->svc->sync, atom::notify_v);
+    return json{{key, to_json(x)}};
+  };
+}
+
 } // namespace
 
 void add_drawings_api(handler_map& m) {
@@ -191,7 +200,7 @@ void add_drawings_api(handler_map& m) {
     store_call<std::vector<revision>>(
       c, write,
       [=](SQLite::Database& d) { return drawings::publish(d, as_, project, ids); },
-      as<std::vector<revision>>("revisions"));
+      kick_as<std::vector<revision>>(c, "revisions"));
   };
   m[i + "Update"] = [](const call_ptr& c, params& p) {
     auto as_ = id_param(p, "as");
@@ -200,7 +209,7 @@ void add_drawings_api(handler_map& m) {
     p.finish();
     store_call<revision>(
       c, write, [=](SQLite::Database& d) { return drawings::update(d, as_, id, f); },
-      as<revision>("revision"));
+      kick_as<revision>(c, "revision"));
   };
   m[i + "SetObsolete"] = [](const call_ptr& c, params& p) {
     auto as_ = id_param(p, "as");
@@ -209,7 +218,7 @@ void add_drawings_api(handler_map& m) {
     p.finish();
     store_call<revision>(
       c, write, [=](SQLite::Database& d) { return drawings::set_obsolete(d, as_, id, obsolete); },
-      as<revision>("revision"));
+      kick_as<revision>(c, "revision"));
   };
   m[i + "Delete"] = [](const call_ptr& c, params& p) {
     auto as_ = id_param(p, "as");
@@ -217,7 +226,10 @@ void add_drawings_api(handler_map& m) {
     p.finish();
     store_call<void>(
       c, write, [=](SQLite::Database& d) { return drawings::remove(d, as_, id); },
-      [] { return json::object(); });
+      [c] {
+        caf::anon_send(c->svc->sync, atom::notify_v);
+        return json::object();
+      });
   };
   m[i + "Get"] = [](const call_ptr& c, params& p) {
     auto as_ = id_param(p, "as");

@@ -4,6 +4,7 @@
 #include "actors/notifier.hpp"
 #include "actors/schema.hpp"
 #include "actors/store.hpp"
+#include "actors/sync.hpp"
 #include "actors/system.hpp"
 #include "config/config.hpp"
 #include "daemon/control_server.hpp"
@@ -158,6 +159,11 @@ std::vector<std::string> restart_only_changes(const config& a, const config& b) 
     out.push_back("storage.blobs");
   if (a.actors.scheduler_threads != b.actors.scheduler_threads)
     out.push_back("actors.scheduler_threads");
+  if (a.sync.workers != b.sync.workers)
+    out.push_back("sync.workers");
+  if (a.sync.retry.initial != b.sync.retry.initial || a.sync.retry.max != b.sync.retry.max
+      || a.sync.retry.attempts != b.sync.retry.attempts)
+    out.push_back("sync.retry");
   return out;
 }
 
@@ -210,7 +216,14 @@ int run(const options& opts, config cfg) {
                                  &notifier_stats);
   svc.notifier_stats = &notifier_stats;
   svc.hub = spawn_hub(sys);
-  svc.registry = spawn_registry(sys, svc.store, notifier, svc.hub, &limits, &registry_stats);
+  sync_metrics sync_stats;
+  svc.sync = spawn_sync(sys, svc.store, svc.hub, notifier, &blobs, cfg.sync.workers,
+                        sync_retry{cfg.sync.retry.initial, cfg.sync.retry.max,
+                                   static_cast<int64_t>(cfg.sync.retry.attempts)},
+                        &sync_stats);
+  svc.sync_stats = &sync_stats;
+  svc.registry = spawn_registry(sys, svc.store, notifier, svc.sync, svc.hub, &limits,
+                                &registry_stats);
   svc.registry_stats = &registry_stats;
   // Re-send what peers did not acknowledge and expire what fell due while
   // the daemon was down, before the first call is served.
@@ -317,6 +330,7 @@ int run(const options& opts, config cfg) {
   // commits what they queued before it closes the database).
   caf::anon_send(svc.registry, atom::shutdown_v);
   caf::anon_send_exit(svc.hub, caf::exit_reason::user_shutdown);
+  caf::anon_send(svc.sync, atom::shutdown_v);
   caf::anon_send(notifier, atom::shutdown_v);
   caf::anon_send(svc.store, atom::shutdown_v);
   svc.store = nullptr;

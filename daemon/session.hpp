@@ -9,6 +9,7 @@
 #include "actors/actors.hpp"
 #include "actors/blob_store.hpp"
 #include "actors/notifier.hpp"
+#include "actors/sync.hpp"
 #include "actors/store.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/varlink.hpp"
@@ -107,6 +108,8 @@ struct services {
   registry_metrics* registry_stats = nullptr;
   notifier_metrics* notifier_stats = nullptr;
   const blob_store* blobs = nullptr;
+  caf::actor sync;
+  sync_metrics* sync_stats = nullptr;
   file_settings* files = nullptr;
   reply_queue* replies = nullptr;
   daemon_metrics* metrics = nullptr;

@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -40,7 +42,77 @@ struct action {
   bool streaming = false;                ///< call with "more", print each reply
   std::vector<int> fds;                  ///< descriptors passed with the call
   std::string output_file;               ///< removed again if the call fails
+  bool watch_sync = false;               ///< repeat SyncStatus until the sync settles
 };
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+  return buf;
+}
+
+/// `sync status C --watch`: a progress bar on a terminal, a line per change
+/// otherwise, until nothing is pending.
+int watch_sync(client& c, const action& a, bool json_output) {
+  bool tty = ::isatty(STDOUT_FILENO) != 0 && !json_output;
+  auto start = std::chrono::steady_clock::now();
+  int64_t start_bytes = -1;
+  std::string last_line;
+  for (;;) {
+    auto r = c.call(a.method, a.parameters);
+    if (!r.error.empty()) {
+      if (tty)
+        std::cout << '\n';
+      std::cerr << "error: " << r.error.substr(r.error.rfind('.') + 1) << ": " << explain(r)
+                << '\n';
+      return exit_error;
+    }
+    const auto& s = r.parameters.at("status");
+    int64_t done = s.value("done", 0), pending = s.value("pending", 0), failed = s.value("failed", 0);
+    int64_t bytes = s.value("bytes_done", 0), total = s.value("bytes_total", 0);
+    if (start_bytes < 0)
+      start_bytes = bytes;
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double rate = secs > 0.2 ? static_cast<double>(bytes - start_bytes) / secs : 0;
+    int64_t all = done + pending + failed;
+    std::ostringstream line;
+    if (json_output) {
+      line << s.dump();
+    } else {
+      line << s.value("state", "?") << "  " << done << "/" << all << " jobs";
+      if (failed > 0)
+        line << ", " << failed << " failed";
+      line << ", " << human_bytes(static_cast<double>(bytes)) << " of "
+           << human_bytes(static_cast<double>(total));
+      if (rate > 0)
+        line << ", " << human_bytes(rate) << "/s";
+      if (s.contains("last_error") && failed > 0)
+        line << "  (" << s["last_error"].get<std::string>() << ")";
+    }
+    if (tty) {
+      const int width = 30;
+      int filled = all > 0 ? static_cast<int>(width * done / all) : width;
+      std::cout << "\r[" << std::string(static_cast<size_t>(filled), '#')
+                << std::string(static_cast<size_t>(width - filled), '.') << "] " << line.str()
+                << "\x1b[K" << std::flush;
+    } else if (line.str() != last_line) {
+      std::cout << line.str() << std::endl;
+    }
+    last_line = line.str();
+    if (pending == 0) {
+      if (tty)
+        std::cout << '\n';
+      return failed > 0 ? exit_error : exit_ok;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{tty ? 200 : 1000});
+  }
+}
 
 const std::vector<column> company_cols{{"ID", "id"}, {"NAME", "name"}, {"AUTO-APPROVE", "auto_approve"}};
 const std::vector<column> project_cols{{"ID", "id"},         {"COMPANY", "company"},
@@ -398,6 +470,15 @@ void define_commands(CLI::App& app, action& a) {
      "where to write the file")
     ->required();
 
+  // --- sync
+  auto* syncc = app.add_subcommand("sync", "drawing sync of a connection")->require_subcommand(1);
+  s = csub(syncc, "status", "counts, bytes and last error of a connection's sync",
+           con + "SyncStatus", object("status"));
+  pos(s, a, "connection", "connection", "connection id");
+  s->add_flag("--watch", a.watch_sync, "follow until nothing is pending (progress bar on a terminal)");
+  s = csub(syncc, "retry", "retry the copies that failed", con + "RetrySync", object("status"));
+  pos(s, a, "connection", "connection", "connection id");
+
   // --- raw
   s = sub(&app, "call", "call any method with JSON parameters", "", nullptr);
   s->add_option_function<std::string>("method", [&a](const std::string& m) { a.method = m; },
@@ -447,6 +528,8 @@ int main(int argc, char** argv) {
   }
   try {
     client c{g.socket};
+    if (a.watch_sync)
+      return watch_sync(c, a, g.json_output);
     if (a.streaming) {
       reply last;
       c.stream(a.method, a.parameters, [&](const reply& r) {

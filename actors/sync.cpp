@@ -1,0 +1,185 @@
+#include "actors/sync.hpp"
+
+#include "actors/store.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+namespace projlink {
+
+namespace {
+
+constexpr auto store_timeout = std::chrono::seconds{120};
+constexpr int64_t batch_size = 256;
+/// A safety net: look for due retries at least this often.
+constexpr auto poll_interval = std::chrono::seconds{2};
+
+struct worker_state {
+  static inline const char* name = "sync-worker";
+};
+
+caf::behavior worker(caf::stateful_actor<worker_state>* self, caf::actor store,
+                     const blob_store* blobs, sync_retry retry, sync_metrics* metrics) {
+  return {
+    [=](atom::request, std::vector<sync_job>& jobs) -> caf::result<std::vector<event>> {
+      // Verify every file against its hash before anything refers to it
+      // (blocking reads: this actor has its own thread).
+      std::map<std::string, std::string> verified; // sha256 -> error ("" = ok)
+      std::vector<job_check> checks;
+      for (const auto& j : jobs) {
+        if (j.kind == "delete" || j.sha256.empty())
+          continue;
+        auto it = verified.find(j.sha256);
+        if (it == verified.end()) {
+          auto ok = blobs->verify(j.sha256, j.size);
+          it = verified.emplace(j.sha256, ok ? std::string{} : describe(ok.error())).first;
+        }
+        if (!it->second.empty())
+          checks.push_back({j.id, it->second});
+      }
+      metrics->failed_attempts += checks.size();
+      auto rp = self->make_response_promise<std::vector<event>>();
+      auto n = jobs.size();
+      self
+        ->request(store, store_timeout, atom::write_v,
+                  make_store_fn([jobs = std::move(jobs), checks, retry](SQLite::Database& d) {
+                    return sync::apply(d, jobs, checks, retry);
+                  }))
+        .then(
+          [=](std::vector<event>& events) mutable {
+            metrics->applied += n;
+            metrics->batches++;
+            rp.deliver(std::move(events));
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    },
+  };
+}
+
+struct coordinator_state {
+  caf::actor store;
+  hub_actor hub;
+  caf::actor notifier;
+  std::vector<caf::actor> workers;
+  std::vector<caf::actor> idle;
+  bool claiming = false;
+  bool again = false;
+  std::string next_due; ///< earliest pending job (empty: none known)
+  static inline const char* name = "sync";
+};
+
+using self_ptr = caf::stateful_actor<coordinator_state>*;
+
+void pump(self_ptr self);
+
+void finished(self_ptr self, const caf::actor& w, std::vector<event>& events) {
+  auto& st = self->state;
+  st.idle.push_back(w);
+  if (!events.empty()) {
+    self->send(st.hub, atom::publish_v, events);
+    if (st.notifier)
+      self->send(st.notifier, atom::notify_v);
+  }
+  pump(self);
+}
+
+void pump(self_ptr self) {
+  auto& st = self->state;
+  if (st.claiming) {
+    st.again = true;
+    return;
+  }
+  if (st.idle.empty())
+    return;
+  st.claiming = true;
+  st.again = false;
+  self
+    ->request(st.store, store_timeout, atom::write_v,
+              make_store_fn([](SQLite::Database& d) { return sync::claim(d, batch_size); }))
+    .then(
+      [=](claimed& c) {
+        auto& st = self->state;
+        st.claiming = false;
+        st.next_due = c.next_due;
+        if (c.jobs.empty()) {
+          if (st.again)
+            pump(self);
+          return;
+        }
+        auto w = st.idle.back();
+        st.idle.pop_back();
+        self->request(w, caf::infinite, atom::request_v, std::move(c.jobs))
+          .then([=](std::vector<event>& events) { finished(self, w, events); },
+                [=](caf::error& e) {
+                  spdlog::error("sync: a batch failed: {}; its jobs are retried",
+                                caf::to_string(e));
+                  // Jobs stay 'running' in the store; recover them now.
+                  self->request(self->state.store, store_timeout, atom::write_v,
+                                make_store_fn([](SQLite::Database& d) { return sync::recover(d); }))
+                    .then([=](int64_t) {}, [](caf::error&) {});
+                  std::vector<event> none;
+                  finished(self, w, none);
+                });
+        // More may be due: feed the other idle workers.
+        pump(self);
+      },
+      [=](caf::error& e) {
+        self->state.claiming = false;
+        spdlog::error("sync: cannot claim jobs: {}", caf::to_string(e));
+      });
+}
+
+caf::behavior coordinator(self_ptr self, caf::actor store, hub_actor hub, caf::actor notifier,
+                          const blob_store* blobs, uint32_t workers, sync_retry retry,
+                          sync_metrics* metrics) {
+  auto& st = self->state;
+  st.store = store;
+  st.hub = std::move(hub);
+  st.notifier = std::move(notifier);
+  for (uint32_t i = 0; i < std::max(workers, 1u); ++i) {
+    auto w = self->spawn<caf::detached + caf::linked>(worker, store, blobs, retry, metrics);
+    st.workers.push_back(w);
+    st.idle.push_back(w);
+  }
+  // Jobs a crash left running are pending again, then work starts.
+  self
+    ->request(store, store_timeout, atom::write_v,
+              make_store_fn([](SQLite::Database& d) { return sync::recover(d); }))
+    .then(
+      [=](int64_t n) {
+        if (n > 0)
+          spdlog::info("sync: resumed {} jobs interrupted by the last stop", n);
+        pump(self);
+      },
+      [=](caf::error& e) { spdlog::error("sync: recovery failed: {}", caf::to_string(e)); });
+  self->delayed_send(self, poll_interval, atom::tick_v);
+  return {
+    [=](atom::notify) { pump(self); },
+    [=](atom::tick) {
+      // Only when a retry fell due: new work arrives with a kick.
+      const auto& due = self->state.next_due;
+      if (!due.empty() && due <= now_string())
+        pump(self);
+      self->delayed_send(self, poll_interval, atom::tick_v);
+    },
+    [=](atom::shutdown) {
+      for (auto& w : self->state.workers)
+        self->send_exit(w, caf::exit_reason::user_shutdown);
+      self->quit();
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_sync(caf::actor_system& sys, caf::actor store, hub_actor hub, caf::actor notifier,
+                      const blob_store* blobs, uint32_t workers, sync_retry retry,
+                      sync_metrics* metrics) {
+  return sys.spawn(coordinator, std::move(store), std::move(hub), std::move(notifier), blobs,
+                   workers, retry, metrics);
+}
+
+} // namespace projlink

@@ -1,0 +1,404 @@
+#include "actors/sync_db.hpp"
+
+#include "actors/connections_db.hpp"
+#include "actors/directory_db.hpp"
+#include "actors/drawings_db.hpp"
+#include "actors/error.hpp"
+#include "actors/notifications_db.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <random>
+#include <set>
+
+namespace projlink::sync {
+
+namespace {
+
+using SQLite::Statement;
+using json = nlohmann::json;
+
+void bind_opt(Statement& q, int i, const std::optional<std::string>& v) {
+  if (v)
+    q.bind(i, *v);
+  else
+    q.bind(i);
+}
+
+std::string new_copy_id() {
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "r-%016llx", static_cast<unsigned long long>(gen()));
+  return buf;
+}
+
+drawing_fields fields_of(const revision& u) {
+  drawing_fields f;
+  f.title = u.title;
+  f.status = u.status;
+  f.drawing_date = u.drawing_date;
+  f.received_date = u.received_date;
+  f.discipline = u.discipline;
+  f.discipline_position = u.discipline_position;
+  f.area = u.area;
+  f.area_description = u.area_description;
+  f.set = u.set;
+  f.set_date = u.set_date;
+  return f;
+}
+
+/// The downstream drawing a copy belongs to (created, connected, if new).
+int64_t drawing_for(db& d, const connection& c, const revision& u) {
+  Statement find(d, "SELECT id, connection FROM drawings WHERE project = ? AND number = ?");
+  find.bind(1, c.downstream);
+  find.bind(2, u.number);
+  if (find.executeStep()) {
+    auto id = find.getColumn(0).getInt64();
+    if (!find.getColumn(1).isNull()) {
+      Statement up(d, "UPDATE drawings SET title = ?, discipline = ?, area = ? WHERE id = ?");
+      up.bind(1, u.title);
+      bind_opt(up, 2, u.discipline);
+      bind_opt(up, 3, u.area);
+      up.bind(4, id);
+      up.exec();
+    }
+    return id;
+  }
+  Statement ins(d, "INSERT INTO drawings (project, number, title, discipline, area, connection) "
+                   "VALUES (?, ?, ?, ?, ?, ?)");
+  ins.bind(1, c.downstream);
+  ins.bind(2, u.number);
+  ins.bind(3, u.title);
+  bind_opt(ins, 4, u.discipline);
+  bind_opt(ins, 5, u.area);
+  ins.bind(6, c.id);
+  ins.exec();
+  return d.getLastInsertRowid();
+}
+
+/// What applying one job did.
+enum class outcome { copied, updated, deleted, skipped };
+
+outcome copy(db& d, const connection& c, const revision& u) {
+  Statement exists(d, "SELECT 1 FROM revisions WHERE connection = ? AND upstream_revision = ?");
+  exists.bind(1, c.id);
+  exists.bind(2, u.id);
+  if (exists.executeStep())
+    return outcome::skipped; // already copied: at most once
+  drawings::upsert_parts(d, c.downstream, fields_of(u), c.id);
+  auto drawing = drawing_for(d, c, u);
+  Statement q(d, "INSERT INTO revisions (id, project, drawing, revision, status, drawing_date, "
+                 "received_date, set_name, obsolete, published, sha256, size, created_at, "
+                 "connection, upstream_revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)");
+  q.bind(1, new_copy_id());
+  q.bind(2, c.downstream);
+  q.bind(3, drawing);
+  q.bind(4, u.label);
+  bind_opt(q, 5, u.status);
+  bind_opt(q, 6, u.drawing_date);
+  bind_opt(q, 7, u.received_date);
+  bind_opt(q, 8, u.set);
+  q.bind(9, u.obsolete ? 1 : 0);
+  q.bind(10, u.sha256);
+  q.bind(11, u.size);
+  q.bind(12, now_string());
+  q.bind(13, c.id);
+  q.bind(14, u.id);
+  q.exec();
+  Statement n(d, "UPDATE projects SET revisions = revisions + 1 WHERE id = ?");
+  n.bind(1, c.downstream);
+  n.exec();
+  return outcome::copied;
+}
+
+outcome update(db& d, const connection& c, const revision& u) {
+  Statement find(d, "SELECT id FROM revisions WHERE connection = ? AND upstream_revision = ? "
+                    "AND deleted_at IS NULL");
+  find.bind(1, c.id);
+  find.bind(2, u.id);
+  if (!find.executeStep())
+    return u.published ? copy(d, c, u) : outcome::skipped;
+  auto id = find.getColumn(0).getString();
+  drawings::upsert_parts(d, c.downstream, fields_of(u), c.id);
+  // Copied metadata follows the upstream (the downstream cannot change it).
+  Statement parts(d, "UPDATE areas SET description = ? WHERE project = ? AND name = ? "
+                     "AND connection = ?");
+  if (u.area) {
+    bind_opt(parts, 1, u.area_description);
+    parts.bind(2, c.downstream);
+    parts.bind(3, *u.area);
+    parts.bind(4, c.id);
+    parts.exec();
+  }
+  drawing_for(d, c, u);
+  Statement q(d, "UPDATE revisions SET status = ?, drawing_date = ?, received_date = ?, "
+                 "set_name = ?, obsolete = ?, revision = ? WHERE id = ?");
+  bind_opt(q, 1, u.status);
+  bind_opt(q, 2, u.drawing_date);
+  bind_opt(q, 3, u.received_date);
+  bind_opt(q, 4, u.set);
+  q.bind(5, u.obsolete ? 1 : 0);
+  q.bind(6, u.label);
+  q.bind(7, id);
+  q.exec();
+  return outcome::updated;
+}
+
+outcome remove(db& d, const connection& c, const std::string& upstream_revision) {
+  Statement q(d, "UPDATE revisions SET deleted_at = ? WHERE connection = ? "
+                 "AND upstream_revision = ? AND deleted_at IS NULL");
+  q.bind(1, now_string());
+  q.bind(2, c.id);
+  q.bind(3, upstream_revision);
+  if (q.exec() == 0)
+    return outcome::skipped;
+  Statement n(d, "UPDATE projects SET revisions = revisions - 1 WHERE id = ?");
+  n.bind(1, c.downstream);
+  n.exec();
+  return outcome::deleted;
+}
+
+outcome apply_one(db& d, const connection& c, const sync_job& j) {
+  // R12: after a disconnect (or an undo) nothing new is copied.
+  if (c.state != "active")
+    return outcome::skipped;
+  if (j.kind == "delete")
+    return remove(d, c, j.upstream_revision);
+  auto u = drawings::load(d, j.upstream_revision);
+  if (!u || drawings::is_deleted(d, j.upstream_revision))
+    return outcome::skipped;
+  if (j.kind == "copy")
+    return u->published ? copy(d, c, *u) : outcome::skipped;
+  return update(d, c, *u);
+}
+
+event downstream_event(const connection& c, const std::string& kind, std::string detail) {
+  event e;
+  e.at = now_string();
+  e.kind = kind;
+  e.project = c.downstream;
+  e.peer = c.upstream;
+  e.connection = c.id;
+  e.detail = std::move(detail);
+  return e;
+}
+
+bool has_event(db& d, const std::string& connection, const char* kind) {
+  Statement q(d, "SELECT 1 FROM events WHERE connection = ? AND kind = ?");
+  q.bind(1, connection);
+  q.bind(2, kind);
+  return q.executeStep();
+}
+
+void emit(db& d, std::vector<event>& out, event e, const connection& c) {
+  connections::record_event(d, e);
+  notifications::enqueue(d, e, c);
+  out.push_back(std::move(e));
+}
+
+bool cm_admin(db& d, const user& u, const std::string& project) {
+  auto p = directory::get_project(d, project);
+  if (!p)
+    return false;
+  if (u.company_admin && u.company == p->company)
+    return true;
+  Statement q(d, "SELECT cm FROM access WHERE project = ? AND user = ?");
+  q.bind(1, project);
+  q.bind(2, u.id);
+  return q.executeStep() && q.getColumn(0).getInt() == 3;
+}
+
+} // namespace
+
+caf::expected<claimed> claim(db& d, int64_t limit) {
+  claimed out;
+  auto now = now_string();
+  Statement q(d, "SELECT j.id, j.connection, j.upstream_revision, j.kind, j.attempts, "
+                 "coalesce(r.sha256, ''), coalesce(r.size, 0) FROM sync_jobs j "
+                 "LEFT JOIN revisions r ON r.id = j.upstream_revision "
+                 "WHERE j.state = 'pending' AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?) "
+                 "ORDER BY j.id LIMIT ?");
+  q.bind(1, now);
+  q.bind(2, limit);
+  while (q.executeStep())
+    out.jobs.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(),
+                        q.getColumn(2).getString(), q.getColumn(3).getString(),
+                        q.getColumn(4).getInt64(), q.getColumn(5).getString(),
+                        q.getColumn(6).getInt64()});
+  Statement mark(d, "UPDATE sync_jobs SET state = 'running' WHERE id = ?");
+  for (const auto& j : out.jobs) {
+    mark.reset();
+    mark.bind(1, j.id);
+    mark.exec();
+  }
+  auto next = d.execAndGet("SELECT min(coalesce(next_attempt_at, '')) FROM sync_jobs "
+                           "WHERE state = 'pending'");
+  if (!next.isNull())
+    out.next_due = next.getString().empty() ? now : next.getString();
+  return out;
+}
+
+caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs,
+                                        const std::vector<job_check>& checks,
+                                        const sync_retry& retry) {
+  std::map<int64_t, std::string> problems;
+  for (const auto& c : checks)
+    if (!c.error.empty())
+      problems[c.id] = c.error;
+  std::vector<event> out;
+  std::map<std::string, connection> conns;
+  std::map<std::string, int64_t> copied;
+  std::map<std::string, int64_t> removed;
+  std::set<std::string> touched;
+  auto at = now_string();
+  Statement done(d, "UPDATE sync_jobs SET state = 'done', done_at = ?, attempts = attempts + 1, "
+                    "bytes = ?, last_error = NULL WHERE id = ?");
+  for (const auto& j : jobs) {
+    auto it = conns.find(j.connection);
+    if (it == conns.end()) {
+      auto c = connections::find(d, j.connection);
+      if (!c)
+        continue; // the connection is gone: nothing to do
+      it = conns.emplace(j.connection, std::move(*c)).first;
+    }
+    const auto& c = it->second;
+    std::string error;
+    if (auto p = problems.find(j.id); p != problems.end()) {
+      error = p->second;
+    } else {
+      d.exec("SAVEPOINT job");
+      try {
+        auto o = apply_one(d, c, j);
+        d.exec("RELEASE job");
+        if (o == outcome::copied)
+          copied[c.id]++;
+        if (o == outcome::deleted)
+          removed[c.id]++;
+        touched.insert(c.id);
+        done.reset();
+        done.bind(1, at);
+        done.bind(2, o == outcome::copied ? j.size : 0);
+        done.bind(3, j.id);
+        done.exec();
+        continue;
+      } catch (const std::exception& e) {
+        d.exec("ROLLBACK TO job");
+        d.exec("RELEASE job");
+        error = e.what();
+      }
+    }
+    // A failed attempt: back off, or give up and say so (sync_failed).
+    auto n = j.attempts + 1;
+    bool give_up = n >= retry.attempts;
+    auto delay = retry.initial;
+    for (int64_t i = 1; i < n && delay < retry.max; ++i)
+      delay *= 2;
+    delay = std::min(delay, retry.max);
+    Statement f(d, "UPDATE sync_jobs SET state = ?, attempts = ?, last_error = ?, "
+                   "next_attempt_at = ? WHERE id = ?");
+    f.bind(1, give_up ? "failed" : "pending");
+    f.bind(2, n);
+    f.bind(3, error);
+    if (give_up)
+      f.bind(4);
+    else
+      f.bind(4, format_time(std::chrono::system_clock::now() + delay));
+    f.bind(5, j.id);
+    f.exec();
+    if (give_up)
+      emit(d, out,
+           downstream_event(c, "sync_failed",
+                            json{{"revision", j.upstream_revision}, {"error", error}}.dump()),
+           c);
+  }
+  for (const auto& id : touched) {
+    const auto& c = conns.at(id);
+    bool initial_done = has_event(d, id, "initial_sync_complete");
+    if (!initial_done) {
+      // The backfill is complete when no copy job of it is left.
+      Statement left(d, "SELECT count(*) FROM sync_jobs WHERE connection = ? AND kind = 'copy' "
+                        "AND state IN ('pending', 'running')");
+      left.bind(1, id);
+      left.executeStep();
+      if (left.getColumn(0).getInt64() == 0 && has_event(d, id, "sync_started")) {
+        Statement n(d, "SELECT count(*) FROM revisions WHERE connection = ?");
+        n.bind(1, id);
+        n.executeStep();
+        emit(d, out,
+             downstream_event(c, "initial_sync_complete",
+                              json{{"revisions", n.getColumn(0).getInt64()}}.dump()),
+             c);
+      }
+    } else if (copied[id] > 0) {
+      emit(d, out, downstream_event(c, "drawings_published", json{{"revisions", copied[id]}}.dump()),
+           c);
+    }
+    if (removed[id] > 0)
+      emit(d, out, downstream_event(c, "drawings_deleted", json{{"revisions", removed[id]}}.dump()),
+           c);
+  }
+  return out;
+}
+
+caf::expected<int64_t> recover(db& d) {
+  return d.exec("UPDATE sync_jobs SET state = 'pending' WHERE state = 'running'");
+}
+
+caf::expected<sync_status> status(db& d, const std::string& as, const std::string& connection) {
+  auto c = connections::get(d, as, connection);
+  if (!c)
+    return std::move(c.error());
+  sync_status s;
+  s.connection = connection;
+  Statement q(d, "SELECT "
+                 "coalesce(sum(j.state IN ('pending', 'running')), 0), "
+                 "coalesce(sum(j.state = 'done'), 0), coalesce(sum(j.state = 'failed'), 0), "
+                 "coalesce(sum(CASE WHEN j.state = 'done' THEN j.bytes ELSE 0 END), 0), "
+                 "coalesce(sum(CASE WHEN j.state IN ('pending', 'running') AND j.kind = 'copy' "
+                 "THEN coalesce(r.size, 0) ELSE 0 END), 0) "
+                 "FROM sync_jobs j LEFT JOIN revisions r ON r.id = j.upstream_revision "
+                 "WHERE j.connection = ?");
+  q.bind(1, connection);
+  q.executeStep();
+  s.pending = q.getColumn(0).getInt64();
+  s.done = q.getColumn(1).getInt64();
+  s.failed = q.getColumn(2).getInt64();
+  s.bytes_done = q.getColumn(3).getInt64();
+  s.bytes_total = s.bytes_done + q.getColumn(4).getInt64();
+  s.state = s.failed > 0 ? "failed" : s.pending > 0 ? "syncing" : "idle";
+  Statement e(d, "SELECT last_error FROM sync_jobs WHERE connection = ? AND last_error IS NOT NULL "
+                 "ORDER BY id DESC LIMIT 1");
+  e.bind(1, connection);
+  if (e.executeStep())
+    s.last_error = e.getColumn(0).getString();
+  return s;
+}
+
+caf::expected<sync_status> retry(db& d, const std::string& as, const std::string& connection) {
+  auto c = connections::get(d, as, connection);
+  if (!c)
+    return std::move(c.error());
+  auto u = directory::find_user(d, as);
+  if (!u)
+    return std::move(u.error());
+  if (!cm_admin(d, *u, c->downstream) && !cm_admin(d, *u, c->upstream))
+    return make_error(ec::permission_denied, std::string{"retry_sync"}, c->downstream);
+  Statement q(d, "UPDATE sync_jobs SET state = 'pending', attempts = 0, next_attempt_at = NULL "
+                 "WHERE connection = ? AND state = 'failed'");
+  q.bind(1, connection);
+  q.exec();
+  return status(d, as, connection);
+}
+
+std::vector<event> start(db& d, const connection& c) {
+  std::vector<event> out;
+  auto n = drawings::queue_backfill(d, c.id, c.upstream);
+  if (n > 0)
+    emit(d, out, downstream_event(c, "sync_started", json{{"revisions", n}}.dump()), c);
+  return out;
+}
+
+} // namespace projlink::sync
