@@ -327,7 +327,16 @@ caf::expected<revision> update(db& d, const std::string& as, const std::string& 
     return err;
   if (auto err = connected_part(d, "areas", r.project, f.area))
     return err;
-  upsert_parts(d, r.project, f, std::nullopt);
+  // A description, position or date alone changes the revision's own
+  // area, discipline or set.
+  auto parts = f;
+  if (!parts.area && parts.area_description)
+    parts.area = r.area;
+  if (!parts.discipline && parts.discipline_position)
+    parts.discipline = r.discipline;
+  if (!parts.set && parts.set_date)
+    parts.set = r.set;
+  upsert_parts(d, r.project, parts, std::nullopt);
   Statement dr(d, "UPDATE drawings SET title = coalesce(?, title), "
                   "discipline = coalesce(?, discipline), area = coalesce(?, area) "
                   "WHERE id = (SELECT drawing FROM revisions WHERE id = ?)");

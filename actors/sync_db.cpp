@@ -316,7 +316,9 @@ caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs
   }
   for (const auto& id : touched) {
     const auto& c = conns.at(id);
-    bool initial_done = has_event(d, id, "initial_sync_complete");
+    // Nothing to backfill (no sync_started) counts as a finished backfill.
+    bool initial_done = has_event(d, id, "initial_sync_complete")
+                        || !has_event(d, id, "sync_started");
     if (!initial_done) {
       // The backfill is complete when no copy job of it is left.
       Statement left(d, "SELECT count(*) FROM sync_jobs WHERE connection = ? AND kind = 'copy' "

@@ -57,8 +57,9 @@ struct world {
   daemon_process d;
   std::unique_ptr<conn> c;
 
-  explicit world(const std::string& extra = "", const std::string& actors_extra = "")
-    : d("", extra, actors_extra) {
+  explicit world(const std::string& extra = "", const std::string& actors_extra = "",
+                 const std::string& storage_extra = "")
+    : d("", extra, actors_extra, storage_extra) {
     d.start();
     connect();
     auto r = c->call("io.projlink.Directory.Import", {{"document", world_yaml}});

@@ -47,8 +47,8 @@ int connect_to(const fs::path& socket) {
 } // namespace
 
 daemon_process::daemon_process(std::string control_extra, std::string extra,
-                               std::string actors_extra_)
-  : actors_extra(std::move(actors_extra_)) {
+                               std::string actors_extra_, std::string storage_extra_)
+  : actors_extra(std::move(actors_extra_)), storage_extra(std::move(storage_extra_)) {
   dir = fs::temp_directory_path()
         / ("projlink-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   fs::remove_all(dir);
@@ -66,6 +66,7 @@ void daemon_process::write_config(const std::string& control_extra, const std::s
       << "  clients: { uids: [], groups: [] }\n"
       << control_extra << "storage:\n"
       << "  state_dir: " << dir.string() << "\n"
+      << storage_extra
       << "actors:\n  scheduler_threads: 2\n"
       << actors_extra
       << "logging:\n  level: debug\n"

@@ -25,7 +25,7 @@ public:
   /// `extra` is YAML appended at the top level (other sections),
   /// `actors_extra` inside the `actors:` section.
   explicit daemon_process(std::string control_extra = "", std::string extra = "",
-                          std::string actors_extra = "");
+                          std::string actors_extra = "", std::string storage_extra = "");
   ~daemon_process();
 
   /// Starts the process and waits until its socket answers.
@@ -50,6 +50,7 @@ public:
   fs::path socket;
   fs::path config_file;
   std::string actors_extra;
+  std::string storage_extra; ///< YAML inside the `storage:` section
 
 private:
   pid_t pid_ = -1;
