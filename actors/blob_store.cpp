@@ -235,13 +235,21 @@ caf::expected<void> blob_store::verify(const std::string& sha256, int64_t size) 
   return {};
 }
 
-size_t blob_store::collect(const std::vector<std::string>& referenced) const {
+size_t blob_store::collect(const std::vector<std::string>& referenced,
+                           std::chrono::seconds min_age) const {
   size_t removed = 0;
   std::error_code ec;
-  auto cutoff = fs::file_time_type::clock::now() - std::chrono::minutes{1};
+  auto cutoff = fs::file_time_type::clock::now() - min_age;
   for (const auto& sub : fs::directory_iterator(dir_, ec)) {
-    if (!sub.is_directory() || sub.path().filename() == "tmp")
+    if (!sub.is_directory())
       continue;
+    if (sub.path().filename() == "tmp") {
+      // Uploads a crash interrupted.
+      for (const auto& f : fs::directory_iterator(sub.path(), ec))
+        if (f.last_write_time(ec) <= cutoff && fs::remove(f.path(), ec))
+          ++removed;
+      continue;
+    }
     for (const auto& f : fs::directory_iterator(sub.path(), ec)) {
       auto name = f.path().filename().string();
       if (!valid_sha256(name) || std::binary_search(referenced.begin(), referenced.end(), name))

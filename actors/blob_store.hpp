@@ -15,6 +15,7 @@
 
 #include <caf/expected.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -52,10 +53,11 @@ public:
   /// Re-reads blob `sha256` and checks its hash and size.
   caf::expected<void> verify(const std::string& sha256, int64_t size) const;
 
-  /// Removes blobs not in `referenced` (sorted) that are older than a
-  /// minute (so a blob being stored for a revision not yet committed
-  /// survives). Returns how many were removed.
-  size_t collect(const std::vector<std::string>& referenced) const;
+  /// Removes blobs not in `referenced` (sorted) that are older than
+  /// `min_age` (so a blob being stored for a revision not yet committed
+  /// survives), and leftovers in tmp/ as old. Returns how many were removed.
+  size_t collect(const std::vector<std::string>& referenced,
+                 std::chrono::seconds min_age = std::chrono::minutes{10}) const;
 
   std::string path_of(const std::string& sha256) const;
 

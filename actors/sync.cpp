@@ -1,5 +1,6 @@
 #include "actors/sync.hpp"
 
+#include "actors/drawings_db.hpp"
 #include "actors/store.hpp"
 
 #include <caf/all.hpp>
@@ -15,6 +16,8 @@ constexpr auto store_timeout = std::chrono::seconds{120};
 constexpr int64_t batch_size = 256;
 /// A safety net: look for due retries at least this often.
 constexpr auto poll_interval = std::chrono::seconds{2};
+/// How often unreferenced blobs are collected (first run after a minute).
+constexpr auto collect_interval = std::chrono::hours{1};
 
 struct worker_state {
   static inline const char* name = "sync-worker";
@@ -68,6 +71,7 @@ struct coordinator_state {
   bool claiming = false;
   bool again = false;
   std::string next_due; ///< earliest pending job (empty: none known)
+  const blob_store* blobs = nullptr;
   static inline const char* name = "sync";
 };
 
@@ -137,6 +141,7 @@ caf::behavior coordinator(self_ptr self, caf::actor store, hub_actor hub, caf::a
                           sync_metrics* metrics) {
   auto& st = self->state;
   st.store = store;
+  st.blobs = blobs;
   st.hub = std::move(hub);
   st.notifier = std::move(notifier);
   for (uint32_t i = 0; i < std::max(workers, 1u); ++i) {
@@ -156,7 +161,28 @@ caf::behavior coordinator(self_ptr self, caf::actor store, hub_actor hub, caf::a
       },
       [=](caf::error& e) { spdlog::error("sync: recovery failed: {}", caf::to_string(e)); });
   self->delayed_send(self, poll_interval, atom::tick_v);
+  self->delayed_send(self, collect_interval / 60, atom::flush_v);
   return {
+    // Garbage collection of blobs no revision refers to (e.g. an upload
+    // whose revision was refused after its file was stored).
+    [=](atom::flush) {
+      self->delayed_send(self, collect_interval, atom::flush_v);
+      self
+        ->request(self->state.store, store_timeout, atom::read_v,
+                  make_store_fn([](SQLite::Database& d) { return drawings::referenced_blobs(d); }))
+        .then(
+          [=](std::vector<std::string>& refs) {
+            const auto* blobs = self->state.blobs;
+            self->spawn<caf::detached>(
+              [](caf::event_based_actor* me, const blob_store* b, std::vector<std::string> r) {
+                if (auto n = b->collect(r); n > 0)
+                  spdlog::info("blobs: removed {} unreferenced files", n);
+                me->quit();
+              },
+              blobs, std::move(refs));
+          },
+          [](caf::error& e) { spdlog::warn("blobs: collection skipped: {}", caf::to_string(e)); });
+    },
     [=](atom::notify) { pump(self); },
     [=](atom::tick) {
       // Only when a retry fell due: new work arrives with a kick.
