@@ -2,6 +2,7 @@
 
 #include "actors/directory_db.hpp"
 #include "actors/error.hpp"
+#include "actors/sql_util.hpp"
 #include "actors/notifications_db.hpp"
 #include "actors/sync_db.hpp"
 
@@ -9,25 +10,20 @@
 #include <SQLiteCpp/Statement.h>
 #include <nlohmann/json.hpp>
 
-#include <random>
 
 namespace projlink::connections {
 
 namespace {
 
 using SQLite::Statement;
+using sql::bind_opt;
+using sql::opt_text;
 using json = nlohmann::json;
 using clock = std::chrono::system_clock;
 
 constexpr const char* conn_cols
   = "id, upstream, downstream, state, requested_by, requested_at, decided_by, decided_at, "
     "ended_by, ended_at, reason, undo_until, manual_approval";
-
-std::optional<std::string> opt_text(const SQLite::Column& c) {
-  if (c.isNull())
-    return std::nullopt;
-  return c.getString();
-}
 
 connection read_connection(Statement& q) {
   connection c;
@@ -45,13 +41,6 @@ connection read_connection(Statement& q) {
   c.undo_until = opt_text(q.getColumn(11));
   c.manual_approval = q.getColumn(12).getInt() != 0;
   return c;
-}
-
-void bind_opt(Statement& q, int i, const std::optional<std::string>& v) {
-  if (v)
-    q.bind(i, *v);
-  else
-    q.bind(i);
 }
 
 /// Writes `c` over its row (every mutable field) and marks `peer` unacked.
@@ -251,10 +240,7 @@ void record_event(db& d, event& e) {
 }
 
 std::string new_id() {
-  thread_local std::mt19937_64 gen{std::random_device{}()};
-  char buf[24];
-  std::snprintf(buf, sizeof(buf), "c-%016llx", static_cast<unsigned long long>(gen()));
-  return buf;
+  return sql::random_id("c-");
 }
 
 // -- decisions ----------------------------------------------------------------

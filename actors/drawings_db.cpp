@@ -2,17 +2,19 @@
 
 #include "actors/directory_db.hpp"
 #include "actors/error.hpp"
+#include "actors/sql_util.hpp"
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
-#include <random>
 
 namespace projlink::drawings {
 
 namespace {
 
 using SQLite::Statement;
+using sql::bind_opt;
+using sql::opt_text;
 
 constexpr const char* rev_select = R"sql(
 SELECT r.id, r.project, dr.number, dr.title, r.revision, r.status, r.drawing_date,
@@ -24,10 +26,6 @@ LEFT JOIN areas a ON a.project = r.project AND a.name = dr.area
 LEFT JOIN sets s ON s.project = r.project AND s.name = r.set_name
 )sql";
 
-std::optional<std::string> text(const SQLite::Column& c) {
-  return c.isNull() ? std::nullopt : std::optional<std::string>{c.getString()};
-}
-
 revision read(Statement& q) {
   revision r;
   r.id = q.getColumn(0).getString();
@@ -35,30 +33,23 @@ revision read(Statement& q) {
   r.number = q.getColumn(2).getString();
   r.title = q.getColumn(3).getString();
   r.label = q.getColumn(4).getString();
-  r.status = text(q.getColumn(5));
-  r.drawing_date = text(q.getColumn(6));
-  r.received_date = text(q.getColumn(7));
-  r.discipline = text(q.getColumn(8));
+  r.status = opt_text(q.getColumn(5));
+  r.drawing_date = opt_text(q.getColumn(6));
+  r.received_date = opt_text(q.getColumn(7));
+  r.discipline = opt_text(q.getColumn(8));
   if (!q.getColumn(9).isNull())
     r.discipline_position = q.getColumn(9).getInt64();
-  r.area = text(q.getColumn(10));
-  r.area_description = text(q.getColumn(11));
-  r.set = text(q.getColumn(12));
-  r.set_date = text(q.getColumn(13));
+  r.area = opt_text(q.getColumn(10));
+  r.area_description = opt_text(q.getColumn(11));
+  r.set = opt_text(q.getColumn(12));
+  r.set_date = opt_text(q.getColumn(13));
   r.obsolete = q.getColumn(14).getInt() != 0;
   r.published = q.getColumn(15).getInt() != 0;
   r.connected = q.getColumn(16).getInt() != 0;
-  r.upstream_revision = text(q.getColumn(17));
+  r.upstream_revision = opt_text(q.getColumn(17));
   r.sha256 = q.getColumn(18).getString();
   r.size = q.getColumn(19).getInt64();
   return r;
-}
-
-void bind_opt(Statement& q, int i, const std::optional<std::string>& v) {
-  if (v)
-    q.bind(i, *v);
-  else
-    q.bind(i);
 }
 
 caf::error denied(const char* action, const std::string& project) {
@@ -105,13 +96,6 @@ caf::error connected_part(db& d, const char* table, const std::string& project,
   if (q.executeStep() && q.getColumn(0).getInt() != 0)
     return make_error(ec::connected_read_only, *name);
   return {};
-}
-
-std::string new_revision_id() {
-  thread_local std::mt19937_64 gen{std::random_device{}()};
-  char buf[24];
-  std::snprintf(buf, sizeof(buf), "r-%016llx", static_cast<unsigned long long>(gen()));
-  return buf;
 }
 
 /// Queues `kind` jobs of `rev` for every active downstream of `project`.
@@ -266,7 +250,7 @@ caf::expected<revision> insert(db& d, const upload_request& r, const blob_info& 
   b.bind(2, blob.size);
   b.bind(3, at);
   b.exec();
-  auto id = new_revision_id();
+  auto id = sql::random_id("r-");
   Statement q(d, "INSERT INTO revisions (id, project, drawing, revision, status, drawing_date, "
                  "received_date, set_name, sha256, size, created_at) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");

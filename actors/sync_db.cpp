@@ -4,6 +4,7 @@
 #include "actors/directory_db.hpp"
 #include "actors/drawings_db.hpp"
 #include "actors/error.hpp"
+#include "actors/sql_util.hpp"
 #include "actors/notifications_db.hpp"
 
 #include <SQLiteCpp/Database.h>
@@ -11,7 +12,6 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
-#include <random>
 #include <set>
 
 namespace projlink::sync {
@@ -19,21 +19,8 @@ namespace projlink::sync {
 namespace {
 
 using SQLite::Statement;
+using sql::bind_opt;
 using json = nlohmann::json;
-
-void bind_opt(Statement& q, int i, const std::optional<std::string>& v) {
-  if (v)
-    q.bind(i, *v);
-  else
-    q.bind(i);
-}
-
-std::string new_copy_id() {
-  thread_local std::mt19937_64 gen{std::random_device{}()};
-  char buf[24];
-  std::snprintf(buf, sizeof(buf), "r-%016llx", static_cast<unsigned long long>(gen()));
-  return buf;
-}
 
 drawing_fields fields_of(const revision& u) {
   drawing_fields f;
@@ -93,7 +80,7 @@ outcome copy(db& d, const connection& c, const revision& u) {
   Statement q(d, "INSERT INTO revisions (id, project, drawing, revision, status, drawing_date, "
                  "received_date, set_name, obsolete, published, sha256, size, created_at, "
                  "connection, upstream_revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)");
-  q.bind(1, new_copy_id());
+  q.bind(1, sql::random_id("r-"));
   q.bind(2, c.downstream);
   q.bind(3, drawing);
   q.bind(4, u.label);

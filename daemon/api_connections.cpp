@@ -5,6 +5,7 @@
 #include "actors/actors.hpp"
 #include "actors/notifications_db.hpp"
 #include "actors/sync_db.hpp"
+#include "daemon/api_util.hpp"
 #include "daemon/session.hpp"
 
 #include <caf/all.hpp>
@@ -18,11 +19,6 @@ using varlink::params;
 
 constexpr auto timeout = std::chrono::seconds{90};
 
-void put(json& j, const char* key, const std::optional<std::string>& v) {
-  if (v)
-    j[key] = *v;
-}
-
 json to_json(const connection& c) {
   json j{{"id", c.id},
          {"upstream", c.upstream},
@@ -30,20 +26,20 @@ json to_json(const connection& c) {
          {"state", c.state},
          {"requested_by", c.requested_by},
          {"requested_at", c.requested_at}};
-  put(j, "decided_by", c.decided_by);
-  put(j, "decided_at", c.decided_at);
-  put(j, "ended_by", c.ended_by);
-  put(j, "ended_at", c.ended_at);
-  put(j, "reason", c.reason);
-  put(j, "undo_until", c.undo_until);
+  api::put(j, "decided_by", c.decided_by);
+  api::put(j, "decided_at", c.decided_at);
+  api::put(j, "ended_by", c.ended_by);
+  api::put(j, "ended_at", c.ended_at);
+  api::put(j, "reason", c.reason);
+  api::put(j, "undo_until", c.undo_until);
   return j;
 }
 
 json to_json(const event& e) {
   json j{{"seq", e.seq}, {"at", e.at}, {"kind", e.kind}, {"project", e.project}};
-  put(j, "connection", e.connection);
-  put(j, "user", e.user);
-  put(j, "reason", e.reason);
+  api::put(j, "connection", e.connection);
+  api::put(j, "user", e.user);
+  api::put(j, "reason", e.reason);
   if (!e.detail.empty())
     j["detail"] = json::parse(e.detail, nullptr, false);
   if (e.peer)
@@ -60,8 +56,8 @@ json to_json(const notification& n) {
   json j{{"id", std::to_string(n.id)}, {"at", n.at},           {"event", n.event},
          {"project", n.project},        {"recipients", n.recipients}, {"state", n.state},
          {"attempts", n.attempts}};
-  put(j, "connection", n.connection);
-  put(j, "last_error", n.last_error);
+  api::put(j, "connection", n.connection);
+  api::put(j, "last_error", n.last_error);
   return j;
 }
 
@@ -69,7 +65,7 @@ json to_json(const sync_status& s) {
   json j{{"connection", s.connection}, {"state", s.state},           {"pending", s.pending},
          {"done", s.done},             {"failed", s.failed},         {"bytes_done", s.bytes_done},
          {"bytes_total", s.bytes_total}};
-  put(j, "last_error", s.last_error);
+  api::put(j, "last_error", s.last_error);
   return j;
 }
 
@@ -78,13 +74,6 @@ json to_json(const std::vector<connection>& xs) {
   for (const auto& x : xs)
     out.push_back(to_json(x));
   return out;
-}
-
-std::string id_param(params& p, const char* name) {
-  auto id = p.str(name);
-  if (id.empty() || id.size() > 256)
-    throw varlink::invalid_parameter(name);
-  return id;
 }
 
 void publish(const call_ptr& c, std::vector<event> events) {
@@ -121,40 +110,40 @@ void add_connections_api(handler_map& m) {
   const std::string i = "io.projlink.Connections.";
 
   m[i + "Request"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto downstream = id_param(p, "downstream");
-    auto upstream = id_param(p, "upstream");
+    auto as = api::ref_param(p, "as");
+    auto downstream = api::ref_param(p, "downstream");
+    auto upstream = api::ref_param(p, "upstream");
     p.finish();
     route(c, downstream, caf::make_message(atom::request_v, as, upstream));
   };
   m[i + "Approve"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto id = id_param(p, "connection");
+    auto as = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "connection");
     p.finish();
     route_by_connection(c, id, side::upstream, caf::make_message(atom::approve_v, as, id));
   };
   m[i + "Reject"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto id = id_param(p, "connection");
+    auto as = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "connection");
     auto reason = p.opt_str("reason").value_or("");
     p.finish();
     route_by_connection(c, id, side::upstream, caf::make_message(atom::reject_v, as, id, reason));
   };
   m[i + "Undo"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto id = id_param(p, "connection");
+    auto as = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "connection");
     p.finish();
     route_by_connection(c, id, side::downstream, caf::make_message(atom::undo_v, as, id));
   };
   m[i + "Cancel"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto id = id_param(p, "connection");
+    auto as = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "connection");
     p.finish();
     route_by_connection(c, id, side::downstream, caf::make_message(atom::cancel_v, as, id));
   };
   m[i + "Disconnect"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto id = id_param(p, "connection");
+    auto as = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "connection");
     // Missing reason / terms get the rule's own errors (R11), after the
     // permission check, like empty ones.
     auto reason = p.opt_str("reason").value_or("");
@@ -165,16 +154,16 @@ void add_connections_api(handler_map& m) {
   };
 
   m[i + "Get"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto id = id_param(p, "connection");
+    auto as = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "connection");
     p.finish();
     store_call<connection>(
       c, read, [=](SQLite::Database& d) { return connections::get(d, as, id); },
       [](const connection& x) { return json{{"connection", to_json(x)}}; });
   };
   m[i + "List"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto project = id_param(p, "project");
+    auto as = api::ref_param(p, "as");
+    auto project = api::ref_param(p, "project");
     p.finish();
     store_call<connection_lists>(
       c, read, [=](SQLite::Database& d) { return connections::list(d, as, project); },
@@ -184,8 +173,8 @@ void add_connections_api(handler_map& m) {
       });
   };
   m[i + "History"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto project = id_param(p, "project");
+    auto as = api::ref_param(p, "as");
+    auto project = api::ref_param(p, "project");
     auto after = p.opt_int("after").value_or(0);
     auto limit = p.opt_int("limit").value_or(100);
     p.finish();
@@ -204,16 +193,16 @@ void add_connections_api(handler_map& m) {
       });
   };
   m[i + "GetSettings"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto project = id_param(p, "project");
+    auto as = api::ref_param(p, "as");
+    auto project = api::ref_param(p, "project");
     p.finish();
     store_call<settings>(
       c, read, [=](SQLite::Database& d) { return connections::get_settings(d, as, project); },
       [](const settings& s) { return json{{"settings", to_json(s)}}; });
   };
   m[i + "SetDistribution"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto project = id_param(p, "project");
+    auto as = api::ref_param(p, "as");
+    auto project = api::ref_param(p, "project");
     auto mode = p.one_of("mode", {"all_admins", "specific_users"});
     auto users = p.opt_str_list("users").value_or(std::vector<std::string>{});
     p.finish();
@@ -233,8 +222,8 @@ void add_connections_api(handler_map& m) {
         [c](caf::error& e) { c->fail(e); });
   };
   m[i + "SetApprovalMode"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto company = id_param(p, "company");
+    auto as = api::ref_param(p, "as");
+    auto company = api::ref_param(p, "company");
     auto auto_approve = p.boolean("auto_approve");
     p.finish();
     store_fn fn = [=](SQLite::Database& d) -> caf::expected<caf::message> {
@@ -253,16 +242,16 @@ void add_connections_api(handler_map& m) {
         [c](caf::error& e) { c->fail(e); });
   };
   m[i + "SyncStatus"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto id = id_param(p, "connection");
+    auto as = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "connection");
     p.finish();
     store_call<sync_status>(
       c, read, [=](SQLite::Database& d) { return sync::status(d, as, id); },
       [](const sync_status& s) { return json{{"status", to_json(s)}}; });
   };
   m[i + "RetrySync"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto id = id_param(p, "connection");
+    auto as = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "connection");
     p.finish();
     store_call<sync_status>(
       c, true, [=](SQLite::Database& d) { return sync::retry(d, as, id); },
@@ -272,8 +261,8 @@ void add_connections_api(handler_map& m) {
       });
   };
   m[i + "Notifications"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
-    auto project = id_param(p, "project");
+    auto as = api::ref_param(p, "as");
+    auto project = api::ref_param(p, "project");
     auto limit = p.opt_int("limit").value_or(100);
     p.finish();
     if (limit < 1 || limit > 10'000)
@@ -289,7 +278,7 @@ void add_connections_api(handler_map& m) {
       });
   };
   m[i + "Watch"] = [](const call_ptr& c, params& p) {
-    auto as = id_param(p, "as");
+    auto as = api::ref_param(p, "as");
     auto project = p.opt_str("project");
     p.finish();
     if (!c->in().call.more) {

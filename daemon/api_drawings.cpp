@@ -3,6 +3,7 @@
 // short-lived detached actor, never on a scheduler thread.
 
 #include "actors/drawings_db.hpp"
+#include "daemon/api_util.hpp"
 #include "daemon/session.hpp"
 
 #include <caf/all.hpp>
@@ -21,11 +22,6 @@ constexpr auto timeout = std::chrono::minutes{30}; // large files
 constexpr bool write = true;
 constexpr bool read = false;
 
-void put(json& j, const char* key, const std::optional<std::string>& v) {
-  if (v)
-    j[key] = *v;
-}
-
 json to_json(const revision& r) {
   json j{{"id", r.id},
          {"project", r.project},
@@ -37,17 +33,17 @@ json to_json(const revision& r) {
          {"connected", r.connected},
          {"sha256", r.sha256},
          {"size", r.size}};
-  put(j, "status", r.status);
-  put(j, "drawing_date", r.drawing_date);
-  put(j, "received_date", r.received_date);
-  put(j, "discipline", r.discipline);
+  api::put(j, "status", r.status);
+  api::put(j, "drawing_date", r.drawing_date);
+  api::put(j, "received_date", r.received_date);
+  api::put(j, "discipline", r.discipline);
   if (r.discipline_position)
     j["discipline_position"] = *r.discipline_position;
-  put(j, "area", r.area);
-  put(j, "area_description", r.area_description);
-  put(j, "set", r.set);
-  put(j, "set_date", r.set_date);
-  put(j, "upstream_revision", r.upstream_revision);
+  api::put(j, "area", r.area);
+  api::put(j, "area_description", r.area_description);
+  api::put(j, "set", r.set);
+  api::put(j, "set_date", r.set_date);
+  api::put(j, "upstream_revision", r.upstream_revision);
   return j;
 }
 
@@ -56,13 +52,6 @@ json to_json(const std::vector<revision>& xs) {
   for (const auto& x : xs)
     out.push_back(to_json(x));
   return out;
-}
-
-std::string id_param(params& p, const char* name) {
-  auto id = p.str(name);
-  if (id.empty() || id.size() > 256)
-    throw varlink::invalid_parameter(name);
-  return id;
 }
 
 std::string text_param(params& p, const char* name) {
@@ -136,8 +125,8 @@ void add_drawings_api(handler_map& m) {
 
   m[i + "Upload"] = [](const call_ptr& c, params& p) {
     upload_request r;
-    r.as = id_param(p, "as");
-    r.project = id_param(p, "project");
+    r.as = api::ref_param(p, "as");
+    r.project = api::ref_param(p, "project");
     r.number = text_param(p, "number");
     auto title = text_param(p, "title");
     r.label = text_param(p, "revision");
@@ -191,8 +180,8 @@ void add_drawings_api(handler_map& m) {
   };
 
   m[i + "Publish"] = [](const call_ptr& c, params& p) {
-    auto as_ = id_param(p, "as");
-    auto project = id_param(p, "project");
+    auto as_ = api::ref_param(p, "as");
+    auto project = api::ref_param(p, "project");
     auto ids = p.str_list("revisions");
     p.finish();
     if (ids.empty() || ids.size() > 10'000)
@@ -203,8 +192,8 @@ void add_drawings_api(handler_map& m) {
       kick_as<std::vector<revision>>(c, "revisions"));
   };
   m[i + "Update"] = [](const call_ptr& c, params& p) {
-    auto as_ = id_param(p, "as");
-    auto id = id_param(p, "revision");
+    auto as_ = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "revision");
     auto f = fields(p);
     p.finish();
     store_call<revision>(
@@ -212,8 +201,8 @@ void add_drawings_api(handler_map& m) {
       kick_as<revision>(c, "revision"));
   };
   m[i + "SetObsolete"] = [](const call_ptr& c, params& p) {
-    auto as_ = id_param(p, "as");
-    auto id = id_param(p, "revision");
+    auto as_ = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "revision");
     auto obsolete = p.boolean("obsolete");
     p.finish();
     store_call<revision>(
@@ -221,8 +210,8 @@ void add_drawings_api(handler_map& m) {
       kick_as<revision>(c, "revision"));
   };
   m[i + "Delete"] = [](const call_ptr& c, params& p) {
-    auto as_ = id_param(p, "as");
-    auto id = id_param(p, "revision");
+    auto as_ = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "revision");
     p.finish();
     store_call<void>(
       c, write, [=](SQLite::Database& d) { return drawings::remove(d, as_, id); },
@@ -232,16 +221,16 @@ void add_drawings_api(handler_map& m) {
       });
   };
   m[i + "Get"] = [](const call_ptr& c, params& p) {
-    auto as_ = id_param(p, "as");
-    auto id = id_param(p, "revision");
+    auto as_ = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "revision");
     p.finish();
     store_call<revision>(
       c, read, [=](SQLite::Database& d) { return drawings::get(d, as_, id); },
       as<revision>("revision"));
   };
   m[i + "List"] = [](const call_ptr& c, params& p) {
-    auto as_ = id_param(p, "as");
-    auto project = id_param(p, "project");
+    auto as_ = api::ref_param(p, "as");
+    auto project = api::ref_param(p, "project");
     auto all = p.opt_bool("include_unpublished").value_or(false);
     p.finish();
     store_call<std::vector<revision>>(
@@ -249,16 +238,16 @@ void add_drawings_api(handler_map& m) {
       as<std::vector<revision>>("revisions"));
   };
   m[i + "DeletedRevisions"] = [](const call_ptr& c, params& p) {
-    auto as_ = id_param(p, "as");
-    auto project = id_param(p, "project");
+    auto as_ = api::ref_param(p, "as");
+    auto project = api::ref_param(p, "project");
     p.finish();
     store_call<std::vector<revision>>(
       c, read, [=](SQLite::Database& d) { return drawings::deleted(d, as_, project); },
       as<std::vector<revision>>("revisions"));
   };
   m[i + "Export"] = [](const call_ptr& c, params& p) {
-    auto as_ = id_param(p, "as");
-    auto id = id_param(p, "revision");
+    auto as_ = api::ref_param(p, "as");
+    auto id = api::ref_param(p, "revision");
     auto index = p.integer("file_fd");
     p.finish();
     int fd = passed_fd(c, index);
