@@ -66,6 +66,44 @@ bool write_all(int fd, const char* p, size_t n) {
   return true;
 }
 
+/// What copy_hashed did: the content's hash and size, or where it failed.
+struct copied {
+  enum { ok, read_failed, write_failed } status = ok;
+  std::string sha256;
+  int64_t size = 0;
+};
+
+/// Copies everything from `in` to `out` (`out` < 0: only reads), hashing
+/// the bytes on the way: one pass over the data.
+copied copy_hashed(int in, int out) {
+  copied r;
+  std::unique_ptr<EVP_MD_CTX, md_deleter> md{EVP_MD_CTX_new()};
+  EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr);
+  std::unique_ptr<char[]> buf{new char[chunk]};
+  for (;;) {
+    auto n = ::read(in, buf.get(), chunk);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      r.status = copied::read_failed;
+      return r;
+    }
+    if (n == 0)
+      break;
+    EVP_DigestUpdate(md.get(), buf.get(), static_cast<size_t>(n));
+    if (out >= 0 && !write_all(out, buf.get(), static_cast<size_t>(n))) {
+      r.status = copied::write_failed;
+      return r;
+    }
+    r.size += n;
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(md.get(), digest, &len);
+  r.sha256 = hex(digest, len);
+  return r;
+}
+
 std::string unique_tmp_name() {
   thread_local std::mt19937_64 gen{std::random_device{}()};
   return std::to_string(::getpid()) + "-" + std::to_string(gen());
@@ -94,34 +132,15 @@ caf::expected<blob_info> blob_store::put(int in, const std::string& what) const 
   if (out < 0)
     return io_error("cannot create " + tmp);
   fd_closer out_guard{out};
-  std::unique_ptr<EVP_MD_CTX, md_deleter> md{EVP_MD_CTX_new()};
-  EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr);
-  std::unique_ptr<char[]> buf{new char[chunk]};
-  int64_t size = 0;
-  for (;;) {
-    auto n = ::read(in, buf.get(), chunk);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      auto err = io_error("cannot read " + what);
-      ::unlink(tmp.c_str());
-      return err;
-    }
-    if (n == 0)
-      break;
-    // One pass: hash what is written.
-    EVP_DigestUpdate(md.get(), buf.get(), static_cast<size_t>(n));
-    if (!write_all(out, buf.get(), static_cast<size_t>(n))) {
-      auto err = io_error("cannot write " + tmp);
-      ::unlink(tmp.c_str());
-      return err;
-    }
-    size += n;
+  auto c = copy_hashed(in, out);
+  if (c.status != copied::ok) {
+    auto err = io_error(c.status == copied::read_failed ? "cannot read " + what
+                                                        : "cannot write " + tmp);
+    ::unlink(tmp.c_str());
+    return err;
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(md.get(), digest, &len);
-  auto sha = hex(digest, len);
+  const auto& sha = c.sha256;
+  auto size = c.size;
   if (::fsync(out) != 0) {
     auto err = io_error("cannot sync " + tmp);
     ::unlink(tmp.c_str());
@@ -201,27 +220,13 @@ caf::expected<blob_info> blob_store::export_to(const std::string& sha256, int fd
   if (in < 0)
     return io_error("blob " + sha256 + " is missing");
   fd_closer guard{in};
-  std::unique_ptr<EVP_MD_CTX, md_deleter> md{EVP_MD_CTX_new()};
-  EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr);
-  std::unique_ptr<char[]> buf{new char[chunk]};
-  int64_t size = 0;
-  for (;;) {
-    auto n = ::read(in, buf.get(), chunk);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return io_error("cannot read blob " + sha256);
-    if (n == 0)
-      break;
-    EVP_DigestUpdate(md.get(), buf.get(), static_cast<size_t>(n));
-    if (fd >= 0 && !write_all(fd, buf.get(), static_cast<size_t>(n)))
-      return make_error(ec::invalid_parameter, std::string{"file_fd"});
-    size += n;
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(md.get(), digest, &len);
-  if (hex(digest, len) != sha256)
+  auto c = copy_hashed(in, fd);
+  if (c.status == copied::read_failed)
+    return io_error("cannot read blob " + sha256);
+  if (c.status == copied::write_failed)
+    return make_error(ec::invalid_parameter, std::string{"file_fd"});
+  auto size = c.size;
+  if (c.sha256 != sha256)
     return make_error(ec::internal, "blob " + sha256 + " is corrupt (hash mismatch)");
   return blob_info{sha256, size};
 }
