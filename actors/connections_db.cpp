@@ -45,7 +45,7 @@ connection read_connection(Statement& q) {
 
 /// Writes `c` over its row (every mutable field) and marks `peer` unacked.
 void save(db& d, const connection& c, const std::string& peer) {
-  Statement q(d, "UPDATE connections SET state = ?, decided_by = ?, decided_at = ?, "
+  sql::stmt q(d, "UPDATE connections SET state = ?, decided_by = ?, decided_at = ?, "
                  "ended_by = ?, ended_at = ?, reason = ?, undo_until = ?, manual_approval = ?, "
                  "peer_unacked = ? WHERE id = ?");
   q.bind(1, c.state);
@@ -66,7 +66,7 @@ void save(db& d, const connection& c, const std::string& peer) {
 
 /// Appends a history entry; fills in its seq.
 void record(db& d, event& e) {
-  Statement q(d, "INSERT INTO events (at, kind, project, peer, connection, user, reason, detail) "
+  sql::stmt q(d, "INSERT INTO events (at, kind, project, peer, connection, user, reason, detail) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   q.bind(1, e.at);
   q.bind(2, e.kind);
@@ -109,7 +109,7 @@ struct project_row {
 };
 
 caf::expected<project_row> load_project(db& d, const std::string& id) {
-  Statement q(d, "SELECT id, company, active, role, permanently_disconnected FROM projects "
+  sql::stmt q(d, "SELECT id, company, active, role, permanently_disconnected FROM projects "
                  "WHERE id = ?");
   q.bind(1, id);
   if (!q.executeStep())
@@ -129,7 +129,7 @@ struct levels {
 levels levels_of(db& d, const user& u, const project_row& p) {
   if (u.company_admin && u.company == p.company)
     return {level::admin, level::admin};
-  Statement q(d, "SELECT cm, drawings FROM access WHERE project = ? AND user = ?");
+  sql::stmt q(d, "SELECT cm, drawings FROM access WHERE project = ? AND user = ?");
   q.bind(1, p.id);
   q.bind(2, u.id);
   if (!q.executeStep())
@@ -172,7 +172,7 @@ caf::expected<context> load_context(db& d, const std::string& as, const std::str
 }
 
 std::optional<std::string> live_link_of(db& d, const std::string& downstream) {
-  Statement q(d, "SELECT id FROM connections WHERE downstream = ? "
+  sql::stmt q(d, "SELECT id FROM connections WHERE downstream = ? "
                  "AND state IN ('awaiting_approval', 'active')");
   q.bind(1, downstream);
   if (q.executeStep())
@@ -181,7 +181,7 @@ std::optional<std::string> live_link_of(db& d, const std::string& downstream) {
 }
 
 int64_t live_links_to(db& d, const std::string& upstream) {
-  Statement q(d, "SELECT count(*) FROM connections WHERE upstream = ? "
+  sql::stmt q(d, "SELECT count(*) FROM connections WHERE upstream = ? "
                  "AND state IN ('awaiting_approval', 'active')");
   q.bind(1, upstream);
   q.executeStep();
@@ -189,7 +189,7 @@ int64_t live_links_to(db& d, const std::string& upstream) {
 }
 
 int64_t revisions_of(db& d, const std::string& project) {
-  Statement q(d, "SELECT count(*) FROM revisions WHERE project = ? AND deleted_at IS NULL");
+  sql::stmt q(d, "SELECT count(*) FROM revisions WHERE project = ? AND deleted_at IS NULL");
   q.bind(1, project);
   q.executeStep();
   return q.getColumn(0).getInt64();
@@ -208,7 +208,7 @@ caf::error check_revisions(db& d, const rule_limits& lim, const std::string& a,
 
 /// R6: the role is fixed the first time a connection becomes active.
 void fix_roles(db& d, const connection& c) {
-  Statement q(d, "UPDATE projects SET role = ? WHERE id = ? AND role = 'none'");
+  sql::stmt q(d, "UPDATE projects SET role = ? WHERE id = ? AND role = 'none'");
   q.bind(1, "downstream");
   q.bind(2, c.downstream);
   q.exec();
@@ -221,10 +221,10 @@ void fix_roles(db& d, const connection& c) {
 /// R9: an undo removes the copies still unpublished downstream and the
 /// copies not made yet.
 void remove_unpublished_copies(db& d, const std::string& id) {
-  Statement jobs(d, "DELETE FROM sync_jobs WHERE connection = ? AND state IN ('pending', 'failed')");
+  sql::stmt jobs(d, "DELETE FROM sync_jobs WHERE connection = ? AND state IN ('pending', 'failed')");
   jobs.bind(1, id);
   jobs.exec();
-  Statement revs(d, "DELETE FROM revisions WHERE connection = ? AND published = 0");
+  sql::stmt revs(d, "DELETE FROM revisions WHERE connection = ? AND published = 0");
   revs.bind(1, id);
   revs.exec();
 }
@@ -313,7 +313,7 @@ caf::expected<decision> request(db& d, const rule_limits& lim, const std::string
     c.state = "awaiting_approval";
     expires = at_plus(now, lim.request_ttl);
   }
-  Statement q(d, "INSERT INTO connections (id, upstream, downstream, state, requested_by, "
+  sql::stmt q(d, "INSERT INTO connections (id, upstream, downstream, state, requested_by, "
                  "requested_at, decided_at, undo_until, expires_at, peer_unacked) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   q.bind(1, c.id);
@@ -357,7 +357,7 @@ caf::expected<decision> approve(db& d, const rule_limits& lim, const std::string
   auto now = clock::now();
   auto at = format_time(now);
   {
-    Statement q(d, "SELECT expires_at FROM connections WHERE id = ?");
+    sql::stmt q(d, "SELECT expires_at FROM connections WHERE id = ?");
     q.bind(1, id);
     q.executeStep();
     if (!q.getColumn(0).isNull() && q.getColumn(0).getString() <= at)
@@ -375,7 +375,7 @@ caf::expected<decision> approve(db& d, const rule_limits& lim, const std::string
   c.manual_approval = true;
   c.undo_until = at_plus(now, lim.undo_window);
   save(d, c, c.downstream);
-  Statement q(d, "UPDATE connections SET expires_at = NULL WHERE id = ?");
+  sql::stmt q(d, "UPDATE connections SET expires_at = NULL WHERE id = ?");
   q.bind(1, id);
   q.exec();
   fix_roles(d, c);
@@ -449,7 +449,7 @@ caf::expected<decision> undo(db& d, const rule_limits& lim, const std::string& a
     if (auto requested = parse_time(c.requested_at); requested && window_open(c.requested_at))
       c.undo_until = at_plus(*requested, lim.undo_window);
     save(d, c, c.downstream);
-    Statement q(d, "UPDATE connections SET expires_at = ? WHERE id = ?");
+    sql::stmt q(d, "UPDATE connections SET expires_at = ? WHERE id = ?");
     q.bind(1, at_plus(now, lim.request_ttl));
     q.bind(2, id);
     q.exec();
@@ -531,10 +531,10 @@ caf::expected<decision> disconnect(db& d, const std::string& as, const std::stri
   c.undo_until.reset();
   save(d, c, peer);
   // R11: permanent for the downstream. R12: nothing new is copied.
-  Statement p(d, "UPDATE projects SET permanently_disconnected = 1 WHERE id = ?");
+  sql::stmt p(d, "UPDATE projects SET permanently_disconnected = 1 WHERE id = ?");
   p.bind(1, c.downstream);
   p.exec();
-  Statement jobs(d, "DELETE FROM sync_jobs WHERE connection = ? AND state IN ('pending', 'failed')");
+  sql::stmt jobs(d, "DELETE FROM sync_jobs WHERE connection = ? AND state IN ('pending', 'failed')");
   jobs.bind(1, id);
   jobs.exec();
   decision out{c, {conn_event(c, "disconnected", side, ctx->u.id, at, reason)}, peer};
@@ -548,7 +548,7 @@ caf::expected<decision> expire(db& d, const std::string& id) {
   if (!c)
     return std::move(c.error());
   auto at = now_string();
-  Statement q(d, "SELECT expires_at FROM connections WHERE id = ?");
+  sql::stmt q(d, "SELECT expires_at FROM connections WHERE id = ?");
   q.bind(1, id);
   q.executeStep();
   if (c->state != "awaiting_approval" || q.getColumn(0).isNull()
@@ -566,7 +566,7 @@ caf::expected<decision> expire(db& d, const std::string& id) {
 
 caf::expected<void> acknowledged(db& d, const std::string& id, const std::string& peer,
                                  const std::string& state) {
-  Statement q(d, "UPDATE connections SET peer_unacked = NULL "
+  sql::stmt q(d, "UPDATE connections SET peer_unacked = NULL "
                  "WHERE id = ? AND peer_unacked = ? AND state = ?");
   q.bind(1, id);
   q.bind(2, peer);
@@ -602,7 +602,7 @@ caf::expected<settings> set_distribution(db& d, const std::string& as,
     if (std::find(ids.begin(), ids.end(), member->id) == ids.end())
       ids.push_back(member->id);
   }
-  Statement q(d, "INSERT INTO distribution (project, mode, users) VALUES (?, ?, ?) "
+  sql::stmt q(d, "INSERT INTO distribution (project, mode, users) VALUES (?, ?, ?) "
                  "ON CONFLICT (project) DO UPDATE SET mode = excluded.mode, users = excluded.users");
   q.bind(1, project);
   q.bind(2, mode);
@@ -633,12 +633,12 @@ caf::expected<bool> set_approval_mode(db& d, const std::string& as, const std::s
     return denied("set_approval_mode", company);
   if (c->auto_approve == auto_approve)
     return auto_approve;
-  Statement q(d, "UPDATE companies SET auto_approve = ? WHERE id = ?");
+  sql::stmt q(d, "UPDATE companies SET auto_approve = ? WHERE id = ?");
   q.bind(1, auto_approve ? 1 : 0);
   q.bind(2, company);
   q.exec();
   // The change is in the history of each of the company's projects.
-  Statement ps(d, "SELECT id FROM projects WHERE company = ? ORDER BY id");
+  sql::stmt ps(d, "SELECT id FROM projects WHERE company = ? ORDER BY id");
   ps.bind(1, company);
   auto at = now_string();
   auto detail = json{{"company", company}, {"auto_approve", auto_approve}}.dump();
@@ -662,7 +662,7 @@ caf::expected<bool> set_approval_mode(db& d, const std::string& as, const std::s
 // -- reads ----------------------------------------------------------------------
 
 caf::expected<connection> find(db& d, const std::string& id) {
-  Statement q(d, std::string{"SELECT "} + conn_cols + " FROM connections WHERE id = ?");
+  sql::stmt q(d, std::string{"SELECT "} + conn_cols + " FROM connections WHERE id = ?");
   q.bind(1, id);
   if (!q.executeStep())
     return make_error(ec::not_found, std::string{"connection"}, id);
@@ -704,7 +704,7 @@ caf::expected<connection_lists> list(db& d, const std::string& as, const std::st
     return err;
   connection_lists out;
   for (const char* side : {"downstream", "upstream"}) {
-    Statement q(d, std::string{"SELECT "} + conn_cols + " FROM connections WHERE " + side
+    sql::stmt q(d, std::string{"SELECT "} + conn_cols + " FROM connections WHERE " + side
                      + " = ? ORDER BY requested_at, id");
     q.bind(1, project);
     auto& xs = std::string{side} == "downstream" ? out.as_downstream : out.as_upstream;
@@ -722,7 +722,7 @@ caf::expected<std::vector<event>> history(db& d, const std::string& as,
     return std::move(u.error());
   if (auto err = check_view(d, *u, project))
     return err;
-  Statement q(d, "SELECT seq, at, kind, project, peer, connection, user, reason, detail "
+  sql::stmt q(d, "SELECT seq, at, kind, project, peer, connection, user, reason, detail "
                  "FROM events WHERE seq > ?1 AND (project = ?2 OR peer = ?2) "
                  "ORDER BY seq LIMIT ?3");
   q.bind(1, after);
@@ -753,20 +753,20 @@ caf::expected<settings> get_settings(db& d, const std::string& as, const std::st
     return err;
   settings s;
   s.project = project;
-  Statement q(d, "SELECT mode, users FROM distribution WHERE project = ?");
+  sql::stmt q(d, "SELECT mode, users FROM distribution WHERE project = ?");
   q.bind(1, project);
   if (q.executeStep()) {
     s.mode = q.getColumn(0).getString();
     s.users = json::parse(q.getColumn(1).getString()).get<std::vector<std::string>>();
   }
   if (s.mode == "all_admins") {
-    Statement r(d, "SELECT u.email FROM access a JOIN users u ON u.id = a.user "
+    sql::stmt r(d, "SELECT u.email FROM access a JOIN users u ON u.id = a.user "
                    "WHERE a.project = ? AND a.cm = 3 ORDER BY u.email");
     r.bind(1, project);
     while (r.executeStep())
       s.recipients.push_back(r.getColumn(0).getString());
   } else {
-    Statement r(d, "SELECT email FROM users WHERE id = ?");
+    sql::stmt r(d, "SELECT email FROM users WHERE id = ?");
     for (const auto& id : s.users) {
       r.reset();
       r.bind(1, id);
@@ -787,7 +787,7 @@ caf::expected<std::vector<std::string>> viewable(db& d, const std::string& as,
       return err;
     return std::vector<std::string>{*project};
   }
-  Statement q(d, "SELECT project FROM access WHERE user = ?1 AND cm >= 1 "
+  sql::stmt q(d, "SELECT project FROM access WHERE user = ?1 AND cm >= 1 "
                  "UNION SELECT id FROM projects WHERE company = ?2 AND ?3");
   q.bind(1, u->id);
   q.bind(2, u->company);
@@ -800,12 +800,12 @@ caf::expected<std::vector<std::string>> viewable(db& d, const std::string& as,
 
 caf::expected<expiries> due_expiries(db& d, const std::string& until) {
   expiries out;
-  Statement q(d, "SELECT id, downstream FROM connections WHERE state = 'awaiting_approval' "
+  sql::stmt q(d, "SELECT id, downstream FROM connections WHERE state = 'awaiting_approval' "
                  "AND expires_at <= ? ORDER BY expires_at");
   q.bind(1, until);
   while (q.executeStep())
     out.due.emplace_back(q.getColumn(0).getString(), q.getColumn(1).getString());
-  Statement next(d, "SELECT min(expires_at) FROM connections WHERE state = 'awaiting_approval' "
+  sql::stmt next(d, "SELECT min(expires_at) FROM connections WHERE state = 'awaiting_approval' "
                     "AND expires_at > ?");
   next.bind(1, until);
   if (next.executeStep() && !next.getColumn(0).isNull())
@@ -814,7 +814,7 @@ caf::expected<expiries> due_expiries(db& d, const std::string& until) {
 }
 
 caf::expected<std::vector<unacked>> unacknowledged(db& d) {
-  Statement q(d, std::string{"SELECT "} + conn_cols
+  sql::stmt q(d, std::string{"SELECT "} + conn_cols
                    + ", peer_unacked FROM connections WHERE peer_unacked IS NOT NULL");
   std::vector<unacked> out;
   while (q.executeStep())

@@ -1,4 +1,5 @@
 #include "actors/directory_db.hpp"
+#include "actors/sql_util.hpp"
 
 #include "actors/error.hpp"
 
@@ -63,7 +64,7 @@ constexpr const char* project_cols
 constexpr const char* user_cols = "id, email, name, company, company_admin";
 
 bool exists(db& d, const char* sql, const std::string& key) {
-  Statement q(d, sql);
+  sql::stmt q(d, sql);
   q.bind(1, key);
   return q.executeStep();
 }
@@ -73,7 +74,7 @@ bool exists(db& d, const char* sql, const std::string& key) {
 // --- companies --------------------------------------------------------------
 
 caf::expected<company> get_company(db& d, const std::string& id) {
-  Statement q(d, std::string("SELECT ") + company_cols + " FROM companies WHERE id = ?");
+  sql::stmt q(d, std::string("SELECT ") + company_cols + " FROM companies WHERE id = ?");
   q.bind(1, id);
   if (!q.executeStep())
     return missing("company", id);
@@ -87,7 +88,7 @@ caf::expected<company> create_company(db& d, const company& c) {
     return bad("name");
   if (exists(d, "SELECT 1 FROM companies WHERE id = ?", c.id))
     return make_error(ec::already_exists, std::string{"company"}, c.id);
-  Statement q(d, "INSERT INTO companies (id, name, auto_approve) VALUES (?, ?, ?)");
+  sql::stmt q(d, "INSERT INTO companies (id, name, auto_approve) VALUES (?, ?, ?)");
   q.bind(1, c.id);
   q.bind(2, c.name);
   q.bind(3, c.auto_approve ? 1 : 0);
@@ -107,7 +108,7 @@ caf::expected<company> update_company(db& d, const std::string& id,
     c->name = *name;
   if (auto_approve)
     c->auto_approve = *auto_approve;
-  Statement q(d, "UPDATE companies SET name = ?, auto_approve = ? WHERE id = ?");
+  sql::stmt q(d, "UPDATE companies SET name = ?, auto_approve = ? WHERE id = ?");
   q.bind(1, c->name);
   q.bind(2, c->auto_approve ? 1 : 0);
   q.bind(3, id);
@@ -116,7 +117,7 @@ caf::expected<company> update_company(db& d, const std::string& id,
 }
 
 caf::expected<std::vector<company>> list_companies(db& d) {
-  Statement q(d, std::string("SELECT ") + company_cols + " FROM companies ORDER BY id");
+  sql::stmt q(d, std::string("SELECT ") + company_cols + " FROM companies ORDER BY id");
   std::vector<company> out;
   while (q.executeStep())
     out.push_back(read_company(q));
@@ -126,7 +127,7 @@ caf::expected<std::vector<company>> list_companies(db& d) {
 // --- projects ---------------------------------------------------------------
 
 caf::expected<project> get_project(db& d, const std::string& id) {
-  Statement q(d, std::string("SELECT ") + project_cols + " FROM projects WHERE id = ?");
+  sql::stmt q(d, std::string("SELECT ") + project_cols + " FROM projects WHERE id = ?");
   q.bind(1, id);
   if (!q.executeStep())
     return missing("project", id);
@@ -142,7 +143,7 @@ caf::expected<project> create_project(db& d, const project& p) {
     return missing("company", p.company);
   if (exists(d, "SELECT 1 FROM projects WHERE id = ?", p.id))
     return make_error(ec::already_exists, std::string{"project"}, p.id);
-  Statement q(d, "INSERT INTO projects (id, company, name, active) VALUES (?, ?, ?, ?)");
+  sql::stmt q(d, "INSERT INTO projects (id, company, name, active) VALUES (?, ?, ?, ?)");
   q.bind(1, p.id);
   q.bind(2, p.company);
   q.bind(3, p.name);
@@ -163,7 +164,7 @@ caf::expected<project> update_project(db& d, const std::string& id,
     p->name = *name;
   if (active)
     p->active = *active;
-  Statement q(d, "UPDATE projects SET name = ?, active = ? WHERE id = ?");
+  sql::stmt q(d, "UPDATE projects SET name = ?, active = ? WHERE id = ?");
   q.bind(1, p->name);
   q.bind(2, p->active ? 1 : 0);
   q.bind(3, id);
@@ -176,7 +177,7 @@ caf::expected<std::vector<project>> list_projects(db& d,
   std::string sql = std::string("SELECT ") + project_cols + " FROM projects";
   if (company)
     sql += " WHERE company = ?";
-  Statement q(d, sql + " ORDER BY id");
+  sql::stmt q(d, sql + " ORDER BY id");
   if (company) {
     if (!exists(d, "SELECT 1 FROM companies WHERE id = ?", *company))
       return missing("company", *company);
@@ -192,7 +193,7 @@ caf::expected<std::vector<project>> list_projects(db& d,
 
 caf::expected<user> find_user(db& d, const std::string& id_or_email) {
   bool by_email = id_or_email.find('@') != std::string::npos;
-  Statement q(d, std::string("SELECT ") + user_cols + " FROM users WHERE "
+  sql::stmt q(d, std::string("SELECT ") + user_cols + " FROM users WHERE "
                    + (by_email ? "email = ?" : "id = ?"));
   q.bind(1, id_or_email);
   if (!q.executeStep())
@@ -213,7 +214,7 @@ caf::expected<user> create_user(db& d, const user& u) {
     return make_error(ec::already_exists, std::string{"user"}, u.id);
   if (exists(d, "SELECT 1 FROM users WHERE email = ?", u.email))
     return make_error(ec::already_exists, std::string{"email"}, u.email);
-  Statement q(d, "INSERT INTO users (id, email, name, company, company_admin) VALUES (?, ?, ?, ?, ?)");
+  sql::stmt q(d, "INSERT INTO users (id, email, name, company, company_admin) VALUES (?, ?, ?, ?, ?)");
   q.bind(1, u.id);
   q.bind(2, u.email);
   q.bind(3, u.name);
@@ -237,7 +238,7 @@ caf::expected<user> update_user(db& d, const std::string& id,
   if (email && !valid_email(*email))
     return bad("email");
   if (email) {
-    Statement q(d, "SELECT 1 FROM users WHERE email = ? AND id <> ?");
+    sql::stmt q(d, "SELECT 1 FROM users WHERE email = ? AND id <> ?");
     q.bind(1, *email);
     q.bind(2, id);
     if (q.executeStep())
@@ -248,7 +249,7 @@ caf::expected<user> update_user(db& d, const std::string& id,
     u->name = *name;
   if (company_admin)
     u->company_admin = *company_admin;
-  Statement q(d, "UPDATE users SET email = ?, name = ?, company_admin = ? WHERE id = ?");
+  sql::stmt q(d, "UPDATE users SET email = ?, name = ?, company_admin = ? WHERE id = ?");
   q.bind(1, u->email);
   q.bind(2, u->name);
   q.bind(3, u->company_admin ? 1 : 0);
@@ -261,7 +262,7 @@ caf::expected<std::vector<user>> list_users(db& d, const std::optional<std::stri
   std::string sql = std::string("SELECT ") + user_cols + " FROM users";
   if (company)
     sql += " WHERE company = ?";
-  Statement q(d, sql + " ORDER BY id");
+  sql::stmt q(d, sql + " ORDER BY id");
   if (company) {
     if (!exists(d, "SELECT 1 FROM companies WHERE id = ?", *company))
       return missing("company", *company);
@@ -284,7 +285,7 @@ caf::expected<access> set_access(db& d, const std::string& project, const std::s
     return u.error();
   access a{project, u->id, level::none, level::none};
   {
-    Statement q(d, "SELECT project, user, cm, drawings FROM access WHERE project = ? AND user = ?");
+    sql::stmt q(d, "SELECT project, user, cm, drawings FROM access WHERE project = ? AND user = ?");
     q.bind(1, project);
     q.bind(2, u->id);
     if (q.executeStep())
@@ -294,7 +295,7 @@ caf::expected<access> set_access(db& d, const std::string& project, const std::s
     a.cm = *cm;
   if (drawings)
     a.drawings = *drawings;
-  Statement q(d, "INSERT INTO access (project, user, cm, drawings) VALUES (?, ?, ?, ?) "
+  sql::stmt q(d, "INSERT INTO access (project, user, cm, drawings) VALUES (?, ?, ?, ?) "
                  "ON CONFLICT (project, user) DO UPDATE SET cm = excluded.cm, "
                  "drawings = excluded.drawings");
   q.bind(1, a.project);
@@ -311,7 +312,7 @@ caf::expected<void> remove_access(db& d, const std::string& project, const std::
   auto u = find_user(d, user);
   if (!u)
     return u.error();
-  Statement q(d, "DELETE FROM access WHERE project = ? AND user = ?");
+  sql::stmt q(d, "DELETE FROM access WHERE project = ? AND user = ?");
   q.bind(1, project);
   q.bind(2, u->id);
   if (q.exec() == 0)
@@ -322,7 +323,7 @@ caf::expected<void> remove_access(db& d, const std::string& project, const std::
 caf::expected<std::vector<access>> list_access(db& d, const std::string& project) {
   if (!exists(d, "SELECT 1 FROM projects WHERE id = ?", project))
     return missing("project", project);
-  Statement q(d, "SELECT project, user, cm, drawings FROM access WHERE project = ? ORDER BY user");
+  sql::stmt q(d, "SELECT project, user, cm, drawings FROM access WHERE project = ? ORDER BY user");
   q.bind(1, project);
   std::vector<access> out;
   while (q.executeStep())

@@ -66,7 +66,7 @@ caf::expected<level> drawings_level(db& d, const std::string& as, const std::str
     return std::move(p.error());
   if (u->company_admin && u->company == p->company)
     return level::admin;
-  Statement q(d, "SELECT drawings FROM access WHERE project = ? AND user = ?");
+  sql::stmt q(d, "SELECT drawings FROM access WHERE project = ? AND user = ?");
   q.bind(1, project);
   q.bind(2, u->id);
   if (!q.executeStep())
@@ -89,7 +89,7 @@ caf::error connected_part(db& d, const char* table, const std::string& project,
                           const std::optional<std::string>& name) {
   if (!name)
     return {};
-  Statement q(d, std::string{"SELECT connection IS NOT NULL FROM "} + table
+  sql::stmt q(d, std::string{"SELECT connection IS NOT NULL FROM "} + table
                    + " WHERE project = ? AND name = ?");
   q.bind(1, project);
   q.bind(2, *name);
@@ -100,7 +100,7 @@ caf::error connected_part(db& d, const char* table, const std::string& project,
 
 /// Queues `kind` jobs of `rev` for every active downstream of `project`.
 void queue(db& d, const std::string& project, const std::string& rev, const char* kind) {
-  Statement q(d, "INSERT INTO sync_jobs (connection, upstream_revision, kind, created_at) "
+  sql::stmt q(d, "INSERT INTO sync_jobs (connection, upstream_revision, kind, created_at) "
                  "SELECT id, ?, ?, ? FROM connections WHERE upstream = ? AND state = 'active'");
   q.bind(1, rev);
   q.bind(2, kind);
@@ -124,7 +124,7 @@ caf::error check_fields(const drawing_fields& f) {
 void upsert_parts(db& d, const std::string& project, const drawing_fields& f,
                   const std::optional<std::string>& connection) {
   if (f.area) {
-    Statement q(d, "INSERT INTO areas (project, name, description, connection) VALUES (?, ?, ?, ?) "
+    sql::stmt q(d, "INSERT INTO areas (project, name, description, connection) VALUES (?, ?, ?, ?) "
                    "ON CONFLICT (project, name) DO UPDATE SET "
                    "description = coalesce(excluded.description, description)");
     q.bind(1, project);
@@ -134,7 +134,7 @@ void upsert_parts(db& d, const std::string& project, const drawing_fields& f,
     q.exec();
   }
   if (f.discipline) {
-    Statement q(d, "INSERT INTO disciplines (project, name, position, connection) "
+    sql::stmt q(d, "INSERT INTO disciplines (project, name, position, connection) "
                    "VALUES (?, ?, ?, ?) ON CONFLICT (project, name) DO UPDATE SET "
                    "position = coalesce(excluded.position, position)");
     q.bind(1, project);
@@ -147,7 +147,7 @@ void upsert_parts(db& d, const std::string& project, const drawing_fields& f,
     q.exec();
   }
   if (f.set) {
-    Statement q(d, "INSERT INTO sets (project, name, date, connection) VALUES (?, ?, ?, ?) "
+    sql::stmt q(d, "INSERT INTO sets (project, name, date, connection) VALUES (?, ?, ?, ?) "
                    "ON CONFLICT (project, name) DO UPDATE SET date = coalesce(excluded.date, date)");
     q.bind(1, project);
     q.bind(2, *f.set);
@@ -158,13 +158,13 @@ void upsert_parts(db& d, const std::string& project, const drawing_fields& f,
 }
 
 bool is_deleted(db& d, const std::string& id) {
-  Statement q(d, "SELECT deleted_at IS NOT NULL FROM revisions WHERE id = ?");
+  sql::stmt q(d, "SELECT deleted_at IS NOT NULL FROM revisions WHERE id = ?");
   q.bind(1, id);
   return q.executeStep() && q.getColumn(0).getInt() != 0;
 }
 
 caf::expected<revision> load(db& d, const std::string& id) {
-  Statement q(d, std::string{rev_select} + " WHERE r.id = ?");
+  sql::stmt q(d, std::string{rev_select} + " WHERE r.id = ?");
   q.bind(1, id);
   if (!q.executeStep())
     return make_error(ec::not_found, std::string{"revision"}, id);
@@ -179,7 +179,7 @@ caf::expected<std::pair<revision, level>> live(db& d, const std::string& as,
   auto r = load(d, id);
   if (!r)
     return std::move(r.error());
-  Statement q(d, "SELECT deleted_at IS NOT NULL FROM revisions WHERE id = ?");
+  sql::stmt q(d, "SELECT deleted_at IS NOT NULL FROM revisions WHERE id = ?");
   q.bind(1, id);
   q.executeStep();
   if (q.getColumn(0).getInt() != 0)
@@ -201,7 +201,7 @@ caf::expected<void> check_upload(db& d, const upload_request& r) {
     return err;
   if (auto err = check_fields(r.fields))
     return err;
-  Statement q(d, "SELECT connection IS NOT NULL FROM drawings WHERE project = ? AND number = ?");
+  sql::stmt q(d, "SELECT connection IS NOT NULL FROM drawings WHERE project = ? AND number = ?");
   q.bind(1, r.project);
   q.bind(2, r.number);
   if (q.executeStep() && q.getColumn(0).getInt() != 0)
@@ -220,12 +220,12 @@ caf::expected<revision> insert(db& d, const upload_request& r, const blob_info& 
   upsert_parts(d, r.project, f, std::nullopt);
   int64_t drawing = 0;
   {
-    Statement find(d, "SELECT id FROM drawings WHERE project = ? AND number = ?");
+    sql::stmt find(d, "SELECT id FROM drawings WHERE project = ? AND number = ?");
     find.bind(1, r.project);
     find.bind(2, r.number);
     if (find.executeStep()) {
       drawing = find.getColumn(0).getInt64();
-      Statement up(d, "UPDATE drawings SET title = coalesce(?, title), "
+      sql::stmt up(d, "UPDATE drawings SET title = coalesce(?, title), "
                       "discipline = coalesce(?, discipline), area = coalesce(?, area) WHERE id = ?");
       bind_opt(up, 1, f.title);
       bind_opt(up, 2, f.discipline);
@@ -233,7 +233,7 @@ caf::expected<revision> insert(db& d, const upload_request& r, const blob_info& 
       up.bind(4, drawing);
       up.exec();
     } else {
-      Statement ins(d, "INSERT INTO drawings (project, number, title, discipline, area) "
+      sql::stmt ins(d, "INSERT INTO drawings (project, number, title, discipline, area) "
                        "VALUES (?, ?, ?, ?, ?)");
       ins.bind(1, r.project);
       ins.bind(2, r.number);
@@ -245,13 +245,13 @@ caf::expected<revision> insert(db& d, const upload_request& r, const blob_info& 
     }
   }
   auto at = now_string();
-  Statement b(d, "INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)");
+  sql::stmt b(d, "INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)");
   b.bind(1, blob.sha256);
   b.bind(2, blob.size);
   b.bind(3, at);
   b.exec();
   auto id = sql::random_id("r-");
-  Statement q(d, "INSERT INTO revisions (id, project, drawing, revision, status, drawing_date, "
+  sql::stmt q(d, "INSERT INTO revisions (id, project, drawing, revision, status, drawing_date, "
                  "received_date, set_name, sha256, size, created_at) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   q.bind(1, id);
@@ -266,7 +266,7 @@ caf::expected<revision> insert(db& d, const upload_request& r, const blob_info& 
   q.bind(10, blob.size);
   q.bind(11, at);
   q.exec();
-  Statement n(d, "UPDATE projects SET revisions = revisions + 1 WHERE id = ?");
+  sql::stmt n(d, "UPDATE projects SET revisions = revisions + 1 WHERE id = ?");
   n.bind(1, r.project);
   n.exec();
   return load(d, id);
@@ -283,7 +283,7 @@ caf::expected<std::vector<revision>> publish(db& d, const std::string& as,
     auto r = load(d, id);
     if (!r || r->project != project)
       return make_error(ec::not_found, std::string{"revision"}, id);
-    Statement q(d, "UPDATE revisions SET published = 1, published_at = ? "
+    sql::stmt q(d, "UPDATE revisions SET published = 1, published_at = ? "
                    "WHERE id = ? AND published = 0 AND deleted_at IS NULL");
     q.bind(1, at);
     q.bind(2, id);
@@ -321,7 +321,7 @@ caf::expected<revision> update(db& d, const std::string& as, const std::string& 
   if (!parts.set && parts.set_date)
     parts.set = r.set;
   upsert_parts(d, r.project, parts, std::nullopt);
-  Statement dr(d, "UPDATE drawings SET title = coalesce(?, title), "
+  sql::stmt dr(d, "UPDATE drawings SET title = coalesce(?, title), "
                   "discipline = coalesce(?, discipline), area = coalesce(?, area) "
                   "WHERE id = (SELECT drawing FROM revisions WHERE id = ?)");
   bind_opt(dr, 1, f.title);
@@ -329,7 +329,7 @@ caf::expected<revision> update(db& d, const std::string& as, const std::string& 
   bind_opt(dr, 3, f.area);
   dr.bind(4, id);
   dr.exec();
-  Statement rv(d, "UPDATE revisions SET status = coalesce(?, status), "
+  sql::stmt rv(d, "UPDATE revisions SET status = coalesce(?, status), "
                   "drawing_date = coalesce(?, drawing_date), "
                   "received_date = coalesce(?, received_date), set_name = coalesce(?, set_name) "
                   "WHERE id = ?");
@@ -355,7 +355,7 @@ caf::expected<revision> set_obsolete(db& d, const std::string& as, const std::st
   if (r.connected)
     return make_error(ec::connected_read_only, id);
   if (r.obsolete != obsolete) {
-    Statement q(d, "UPDATE revisions SET obsolete = ? WHERE id = ?");
+    sql::stmt q(d, "UPDATE revisions SET obsolete = ? WHERE id = ?");
     q.bind(1, obsolete ? 1 : 0);
     q.bind(2, id);
     q.exec();
@@ -374,11 +374,11 @@ caf::expected<void> remove(db& d, const std::string& as, const std::string& id) 
     return denied("delete", r.project);
   if (r.connected)
     return make_error(ec::connected_read_only, id);
-  Statement q(d, "UPDATE revisions SET deleted_at = ? WHERE id = ?");
+  sql::stmt q(d, "UPDATE revisions SET deleted_at = ? WHERE id = ?");
   q.bind(1, now_string());
   q.bind(2, id);
   q.exec();
-  Statement n(d, "UPDATE projects SET revisions = revisions - 1 WHERE id = ?");
+  sql::stmt n(d, "UPDATE projects SET revisions = revisions - 1 WHERE id = ?");
   n.bind(1, r.project);
   n.exec();
   if (r.published)
@@ -402,7 +402,7 @@ caf::expected<std::vector<revision>> list(db& d, const std::string& as, const st
   if (auto err = require(d, as, project, include_unpublished ? level::admin : level::read_only,
                          include_unpublished ? "view_unpublished" : "view"))
     return err;
-  Statement q(d, std::string{rev_select} + " WHERE r.project = ? AND r.deleted_at IS NULL "
+  sql::stmt q(d, std::string{rev_select} + " WHERE r.project = ? AND r.deleted_at IS NULL "
                  + (include_unpublished ? "" : "AND r.published = 1 ")
                  + "ORDER BY dr.number, r.created_at, r.id");
   q.bind(1, project);
@@ -416,7 +416,7 @@ caf::expected<std::vector<revision>> deleted(db& d, const std::string& as,
                                              const std::string& project) {
   if (auto err = require(d, as, project, level::admin, "view_deleted"))
     return err;
-  Statement q(d, std::string{rev_select}
+  sql::stmt q(d, std::string{rev_select}
                    + " WHERE r.project = ? AND r.deleted_at IS NOT NULL ORDER BY r.deleted_at, r.id");
   q.bind(1, project);
   std::vector<revision> out;
@@ -426,7 +426,7 @@ caf::expected<std::vector<revision>> deleted(db& d, const std::string& as,
 }
 
 caf::expected<std::vector<std::string>> referenced_blobs(db& d) {
-  Statement q(d, "SELECT DISTINCT sha256 FROM revisions ORDER BY sha256");
+  sql::stmt q(d, "SELECT DISTINCT sha256 FROM revisions ORDER BY sha256");
   std::vector<std::string> out;
   while (q.executeStep())
     out.push_back(q.getColumn(0).getString());
@@ -434,7 +434,7 @@ caf::expected<std::vector<std::string>> referenced_blobs(db& d) {
 }
 
 int64_t queue_backfill(db& d, const std::string& connection, const std::string& upstream) {
-  Statement q(d, "INSERT INTO sync_jobs (connection, upstream_revision, kind, created_at) "
+  sql::stmt q(d, "INSERT INTO sync_jobs (connection, upstream_revision, kind, created_at) "
                  "SELECT ?, id, 'copy', ? FROM revisions WHERE project = ? AND published = 1 "
                  "AND deleted_at IS NULL AND connection IS NULL "
                  "ORDER BY published_at, id");

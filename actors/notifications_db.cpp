@@ -1,4 +1,5 @@
 #include "actors/notifications_db.hpp"
+#include "actors/sql_util.hpp"
 
 #include "actors/directory_db.hpp"
 #include "actors/error.hpp"
@@ -23,7 +24,7 @@ struct place {
 };
 
 place place_of(db& d, const std::string& project) {
-  Statement q(d, "SELECT p.name, c.name FROM projects p JOIN companies c ON c.id = p.company "
+  sql::stmt q(d, "SELECT p.name, c.name FROM projects p JOIN companies c ON c.id = p.company "
                  "WHERE p.id = ?");
   q.bind(1, project);
   if (!q.executeStep())
@@ -34,7 +35,7 @@ place place_of(db& d, const std::string& project) {
 std::string who(db& d, const std::optional<std::string>& user) {
   if (!user)
     return "projlink (automatic)";
-  Statement q(d, "SELECT name, email FROM users WHERE id = ?");
+  sql::stmt q(d, "SELECT name, email FROM users WHERE id = ?");
   q.bind(1, *user);
   if (!q.executeStep())
     return *user;
@@ -143,7 +144,7 @@ std::string summary(const std::string& name, const place& down, const place& up)
 void insert(db& d, const std::string& at, const std::string& name, const std::string& project,
             const std::string& connection, const std::vector<std::string>& to,
             const std::string& subject, const std::string& body) {
-  Statement q(d, "INSERT INTO outbox (at, event, project, connection, recipients, subject, body, "
+  sql::stmt q(d, "INSERT INTO outbox (at, event, project, connection, recipients, subject, body, "
                  "state, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   q.bind(1, at);
   q.bind(2, name);
@@ -164,7 +165,7 @@ void insert(db& d, const std::string& at, const std::string& name, const std::st
 
 std::vector<std::string> drawings_admins_of(db& d, const std::string& project) {
   std::vector<std::string> out;
-  Statement r(d, "SELECT u.email FROM access a JOIN users u ON u.id = a.user "
+  sql::stmt r(d, "SELECT u.email FROM access a JOIN users u ON u.id = a.user "
                  "WHERE a.project = ? AND a.drawings = 3 ORDER BY u.email");
   r.bind(1, project);
   while (r.executeStep())
@@ -178,20 +179,20 @@ std::vector<std::string> recipients_of(db& d, const std::string& project) {
   std::vector<std::string> out;
   std::string mode = "all_admins";
   std::vector<std::string> users;
-  Statement q(d, "SELECT mode, users FROM distribution WHERE project = ?");
+  sql::stmt q(d, "SELECT mode, users FROM distribution WHERE project = ?");
   q.bind(1, project);
   if (q.executeStep()) {
     mode = q.getColumn(0).getString();
     users = json::parse(q.getColumn(1).getString()).get<std::vector<std::string>>();
   }
   if (mode == "all_admins") {
-    Statement r(d, "SELECT u.email FROM access a JOIN users u ON u.id = a.user "
+    sql::stmt r(d, "SELECT u.email FROM access a JOIN users u ON u.id = a.user "
                    "WHERE a.project = ? AND a.cm = 3 ORDER BY u.email");
     r.bind(1, project);
     while (r.executeStep())
       out.push_back(r.getColumn(0).getString());
   } else {
-    Statement r(d, "SELECT email FROM users WHERE id = ?");
+    sql::stmt r(d, "SELECT email FROM users WHERE id = ?");
     for (const auto& id : users) {
       r.reset();
       r.bind(1, id);
@@ -237,7 +238,7 @@ int enqueue(db& d, const event& e, const connection& c) {
 }
 
 caf::expected<std::vector<outbox_item>> due(db& d, const std::string& now, int64_t limit) {
-  Statement q(d, "SELECT id, at, event, project, connection, recipients, subject, body, attempts "
+  sql::stmt q(d, "SELECT id, at, event, project, connection, recipients, subject, body, attempts "
                  "FROM outbox WHERE state = 'pending' AND (next_attempt_at IS NULL OR "
                  "next_attempt_at <= ?) ORDER BY id LIMIT ?");
   q.bind(1, now);
@@ -266,10 +267,10 @@ caf::expected<std::string> record(db& d, const std::vector<delivery_result>& res
                                   int64_t max_attempts) {
   auto now = std::chrono::system_clock::now();
   auto at = format_time(now);
-  Statement ok(d, "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, "
+  sql::stmt ok(d, "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, "
                   "delivered_at = ?, last_error = NULL, next_attempt_at = NULL WHERE id = ?");
-  Statement attempts(d, "SELECT attempts FROM outbox WHERE id = ?");
-  Statement fail(d, "UPDATE outbox SET state = ?, attempts = ?, last_error = ?, "
+  sql::stmt attempts(d, "SELECT attempts FROM outbox WHERE id = ?");
+  sql::stmt fail(d, "UPDATE outbox SET state = ?, attempts = ?, last_error = ?, "
                     "next_attempt_at = ? WHERE id = ?");
   for (const auto& r : results) {
     if (r.delivered) {
@@ -321,13 +322,13 @@ caf::expected<std::vector<notification>> list(db& d, const std::string& as,
   if (!p)
     return std::move(p.error());
   if (!(u->company_admin && u->company == p->company)) {
-    Statement a(d, "SELECT cm FROM access WHERE project = ? AND user = ?");
+    sql::stmt a(d, "SELECT cm FROM access WHERE project = ? AND user = ?");
     a.bind(1, project);
     a.bind(2, u->id);
     if (!a.executeStep() || a.getColumn(0).getInt() < 1)
       return make_error(ec::permission_denied, std::string{"view"}, project);
   }
-  Statement q(d, "SELECT id, at, event, project, connection, recipients, state, attempts, "
+  sql::stmt q(d, "SELECT id, at, event, project, connection, recipients, state, attempts, "
                  "last_error FROM outbox WHERE project = ? ORDER BY id DESC LIMIT ?");
   q.bind(1, project);
   q.bind(2, limit);

@@ -1,4 +1,5 @@
 #include "actors/schema.hpp"
+#include "actors/sql_cache.hpp"
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
@@ -217,9 +218,10 @@ int schema_version() {
   return static_cast<int>(std::size(migrations));
 }
 
-std::unique_ptr<SQLite::Database> open_database(const std::string& path, bool check_integrity) {
-  auto db = std::make_unique<SQLite::Database>(
-    path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX);
+std::shared_ptr<SQLite::Database> open_database(const std::string& path, bool check_integrity) {
+  // NOMUTEX: a connection is used by one thread at a time (the store's).
+  std::shared_ptr<SQLite::Database> db = std::make_shared<sql::database>(
+    path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
   db->setBusyTimeout(5000);
   db->exec("PRAGMA journal_mode=WAL");
   db->exec("PRAGMA synchronous=FULL");

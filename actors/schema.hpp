@@ -20,6 +20,6 @@ int schema_version();
 /// quick_check when `check_integrity` (after an unclean shutdown: it reads
 /// the whole file) and then pending migrations. Throws std::runtime_error with a message fit
 /// for the log when the file is unusable or newer than this build.
-std::unique_ptr<SQLite::Database> open_database(const std::string& path, bool check_integrity);
+std::shared_ptr<SQLite::Database> open_database(const std::string& path, bool check_integrity);
 
 } // namespace projlink

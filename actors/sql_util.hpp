@@ -2,6 +2,8 @@
 
 // Small helpers shared by the SQL modules (actors/*_db.cpp).
 
+#include "actors/sql_cache.hpp"
+
 #include <SQLiteCpp/Column.h>
 #include <SQLiteCpp/Statement.h>
 

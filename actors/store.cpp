@@ -1,4 +1,5 @@
 #include "actors/store.hpp"
+#include "actors/sql_cache.hpp"
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
@@ -50,11 +51,11 @@ void flush(caf::stateful_actor<store_state>* self) {
         results.push_back(run(db, w.fn));
         continue;
       }
-      db.exec("SAVEPOINT w");
+      sql::stmt(db, "SAVEPOINT w").exec();
       auto r = run(db, w.fn);
       if (!r)
-        db.exec("ROLLBACK TO w");
-      db.exec("RELEASE w");
+        sql::stmt(db, "ROLLBACK TO w").exec();
+      sql::stmt(db, "RELEASE w").exec();
       results.push_back(std::move(r));
     }
     db.exec("COMMIT");

@@ -39,13 +39,13 @@ drawing_fields fields_of(const revision& u) {
 
 /// The downstream drawing a copy belongs to (created, connected, if new).
 int64_t drawing_for(db& d, const connection& c, const revision& u) {
-  Statement find(d, "SELECT id, connection FROM drawings WHERE project = ? AND number = ?");
+  sql::stmt find(d, "SELECT id, connection FROM drawings WHERE project = ? AND number = ?");
   find.bind(1, c.downstream);
   find.bind(2, u.number);
   if (find.executeStep()) {
     auto id = find.getColumn(0).getInt64();
     if (!find.getColumn(1).isNull()) {
-      Statement up(d, "UPDATE drawings SET title = ?, discipline = ?, area = ? WHERE id = ?");
+      sql::stmt up(d, "UPDATE drawings SET title = ?, discipline = ?, area = ? WHERE id = ?");
       up.bind(1, u.title);
       bind_opt(up, 2, u.discipline);
       bind_opt(up, 3, u.area);
@@ -54,7 +54,7 @@ int64_t drawing_for(db& d, const connection& c, const revision& u) {
     }
     return id;
   }
-  Statement ins(d, "INSERT INTO drawings (project, number, title, discipline, area, connection) "
+  sql::stmt ins(d, "INSERT INTO drawings (project, number, title, discipline, area, connection) "
                    "VALUES (?, ?, ?, ?, ?, ?)");
   ins.bind(1, c.downstream);
   ins.bind(2, u.number);
@@ -70,14 +70,14 @@ int64_t drawing_for(db& d, const connection& c, const revision& u) {
 enum class outcome { copied, updated, deleted, skipped };
 
 outcome copy(db& d, const connection& c, const revision& u) {
-  Statement exists(d, "SELECT 1 FROM revisions WHERE connection = ? AND upstream_revision = ?");
+  sql::stmt exists(d, "SELECT 1 FROM revisions WHERE connection = ? AND upstream_revision = ?");
   exists.bind(1, c.id);
   exists.bind(2, u.id);
   if (exists.executeStep())
     return outcome::skipped; // already copied: at most once
   drawings::upsert_parts(d, c.downstream, fields_of(u), c.id);
   auto drawing = drawing_for(d, c, u);
-  Statement q(d, "INSERT INTO revisions (id, project, drawing, revision, status, drawing_date, "
+  sql::stmt q(d, "INSERT INTO revisions (id, project, drawing, revision, status, drawing_date, "
                  "received_date, set_name, obsolete, published, sha256, size, created_at, "
                  "connection, upstream_revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)");
   q.bind(1, sql::random_id("r-"));
@@ -95,14 +95,14 @@ outcome copy(db& d, const connection& c, const revision& u) {
   q.bind(13, c.id);
   q.bind(14, u.id);
   q.exec();
-  Statement n(d, "UPDATE projects SET revisions = revisions + 1 WHERE id = ?");
+  sql::stmt n(d, "UPDATE projects SET revisions = revisions + 1 WHERE id = ?");
   n.bind(1, c.downstream);
   n.exec();
   return outcome::copied;
 }
 
 outcome update(db& d, const connection& c, const revision& u) {
-  Statement find(d, "SELECT id FROM revisions WHERE connection = ? AND upstream_revision = ? "
+  sql::stmt find(d, "SELECT id FROM revisions WHERE connection = ? AND upstream_revision = ? "
                     "AND deleted_at IS NULL");
   find.bind(1, c.id);
   find.bind(2, u.id);
@@ -111,7 +111,7 @@ outcome update(db& d, const connection& c, const revision& u) {
   auto id = find.getColumn(0).getString();
   drawings::upsert_parts(d, c.downstream, fields_of(u), c.id);
   // Copied metadata follows the upstream (the downstream cannot change it).
-  Statement parts(d, "UPDATE areas SET description = ? WHERE project = ? AND name = ? "
+  sql::stmt parts(d, "UPDATE areas SET description = ? WHERE project = ? AND name = ? "
                      "AND connection = ?");
   if (u.area) {
     bind_opt(parts, 1, u.area_description);
@@ -121,7 +121,7 @@ outcome update(db& d, const connection& c, const revision& u) {
     parts.exec();
   }
   drawing_for(d, c, u);
-  Statement q(d, "UPDATE revisions SET status = ?, drawing_date = ?, received_date = ?, "
+  sql::stmt q(d, "UPDATE revisions SET status = ?, drawing_date = ?, received_date = ?, "
                  "set_name = ?, obsolete = ?, revision = ? WHERE id = ?");
   bind_opt(q, 1, u.status);
   bind_opt(q, 2, u.drawing_date);
@@ -135,14 +135,14 @@ outcome update(db& d, const connection& c, const revision& u) {
 }
 
 outcome remove(db& d, const connection& c, const std::string& upstream_revision) {
-  Statement q(d, "UPDATE revisions SET deleted_at = ? WHERE connection = ? "
+  sql::stmt q(d, "UPDATE revisions SET deleted_at = ? WHERE connection = ? "
                  "AND upstream_revision = ? AND deleted_at IS NULL");
   q.bind(1, now_string());
   q.bind(2, c.id);
   q.bind(3, upstream_revision);
   if (q.exec() == 0)
     return outcome::skipped;
-  Statement n(d, "UPDATE projects SET revisions = revisions - 1 WHERE id = ?");
+  sql::stmt n(d, "UPDATE projects SET revisions = revisions - 1 WHERE id = ?");
   n.bind(1, c.downstream);
   n.exec();
   return outcome::deleted;
@@ -174,7 +174,7 @@ event downstream_event(const connection& c, const std::string& kind, std::string
 }
 
 bool has_event(db& d, const std::string& connection, const char* kind) {
-  Statement q(d, "SELECT 1 FROM events WHERE connection = ? AND kind = ?");
+  sql::stmt q(d, "SELECT 1 FROM events WHERE connection = ? AND kind = ?");
   q.bind(1, connection);
   q.bind(2, kind);
   return q.executeStep();
@@ -192,7 +192,7 @@ bool cm_admin(db& d, const user& u, const std::string& project) {
     return false;
   if (u.company_admin && u.company == p->company)
     return true;
-  Statement q(d, "SELECT cm FROM access WHERE project = ? AND user = ?");
+  sql::stmt q(d, "SELECT cm FROM access WHERE project = ? AND user = ?");
   q.bind(1, project);
   q.bind(2, u.id);
   return q.executeStep() && q.getColumn(0).getInt() == 3;
@@ -203,7 +203,7 @@ bool cm_admin(db& d, const user& u, const std::string& project) {
 caf::expected<claimed> claim(db& d, int64_t limit) {
   claimed out;
   auto now = now_string();
-  Statement q(d, "SELECT j.id, j.connection, j.upstream_revision, j.kind, j.attempts, "
+  sql::stmt q(d, "SELECT j.id, j.connection, j.upstream_revision, j.kind, j.attempts, "
                  "coalesce(r.sha256, ''), coalesce(r.size, 0) FROM sync_jobs j "
                  "LEFT JOIN revisions r ON r.id = j.upstream_revision "
                  "WHERE j.state = 'pending' AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?) "
@@ -215,7 +215,7 @@ caf::expected<claimed> claim(db& d, int64_t limit) {
                         q.getColumn(2).getString(), q.getColumn(3).getString(),
                         q.getColumn(4).getInt64(), q.getColumn(5).getString(),
                         q.getColumn(6).getInt64()});
-  Statement mark(d, "UPDATE sync_jobs SET state = 'running' WHERE id = ?");
+  sql::stmt mark(d, "UPDATE sync_jobs SET state = 'running' WHERE id = ?");
   for (const auto& j : out.jobs) {
     mark.reset();
     mark.bind(1, j.id);
@@ -241,7 +241,7 @@ caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs
   std::map<std::string, int64_t> removed;
   std::set<std::string> touched;
   auto at = now_string();
-  Statement done(d, "UPDATE sync_jobs SET state = 'done', done_at = ?, attempts = attempts + 1, "
+  sql::stmt done(d, "UPDATE sync_jobs SET state = 'done', done_at = ?, attempts = attempts + 1, "
                     "bytes = ?, last_error = NULL WHERE id = ?");
   for (const auto& j : jobs) {
     auto it = conns.find(j.connection);
@@ -284,7 +284,7 @@ caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs
     for (int64_t i = 1; i < n && delay < retry.max; ++i)
       delay *= 2;
     delay = std::min(delay, retry.max);
-    Statement f(d, "UPDATE sync_jobs SET state = ?, attempts = ?, last_error = ?, "
+    sql::stmt f(d, "UPDATE sync_jobs SET state = ?, attempts = ?, last_error = ?, "
                    "next_attempt_at = ? WHERE id = ?");
     f.bind(1, give_up ? "failed" : "pending");
     f.bind(2, n);
@@ -308,12 +308,12 @@ caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs
                         || !has_event(d, id, "sync_started");
     if (!initial_done) {
       // The backfill is complete when no copy job of it is left.
-      Statement left(d, "SELECT count(*) FROM sync_jobs WHERE connection = ? AND kind = 'copy' "
+      sql::stmt left(d, "SELECT count(*) FROM sync_jobs WHERE connection = ? AND kind = 'copy' "
                         "AND state IN ('pending', 'running')");
       left.bind(1, id);
       left.executeStep();
       if (left.getColumn(0).getInt64() == 0 && has_event(d, id, "sync_started")) {
-        Statement n(d, "SELECT count(*) FROM revisions WHERE connection = ?");
+        sql::stmt n(d, "SELECT count(*) FROM revisions WHERE connection = ?");
         n.bind(1, id);
         n.executeStep();
         emit(d, out,
@@ -342,7 +342,7 @@ caf::expected<sync_status> status(db& d, const std::string& as, const std::strin
     return std::move(c.error());
   sync_status s;
   s.connection = connection;
-  Statement q(d, "SELECT "
+  sql::stmt q(d, "SELECT "
                  "coalesce(sum(j.state IN ('pending', 'running')), 0), "
                  "coalesce(sum(j.state = 'done'), 0), coalesce(sum(j.state = 'failed'), 0), "
                  "coalesce(sum(CASE WHEN j.state = 'done' THEN j.bytes ELSE 0 END), 0), "
@@ -358,7 +358,7 @@ caf::expected<sync_status> status(db& d, const std::string& as, const std::strin
   s.bytes_done = q.getColumn(3).getInt64();
   s.bytes_total = s.bytes_done + q.getColumn(4).getInt64();
   s.state = s.failed > 0 ? "failed" : s.pending > 0 ? "syncing" : "idle";
-  Statement e(d, "SELECT last_error FROM sync_jobs WHERE connection = ? AND last_error IS NOT NULL "
+  sql::stmt e(d, "SELECT last_error FROM sync_jobs WHERE connection = ? AND last_error IS NOT NULL "
                  "ORDER BY id DESC LIMIT 1");
   e.bind(1, connection);
   if (e.executeStep())
@@ -375,7 +375,7 @@ caf::expected<sync_status> retry(db& d, const std::string& as, const std::string
     return std::move(u.error());
   if (!cm_admin(d, *u, c->downstream) && !cm_admin(d, *u, c->upstream))
     return make_error(ec::permission_denied, std::string{"retry_sync"}, c->downstream);
-  Statement q(d, "UPDATE sync_jobs SET state = 'pending', attempts = 0, next_attempt_at = NULL "
+  sql::stmt q(d, "UPDATE sync_jobs SET state = 'pending', attempts = 0, next_attempt_at = NULL "
                  "WHERE connection = ? AND state = 'failed'");
   q.bind(1, connection);
   q.exec();

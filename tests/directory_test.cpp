@@ -16,7 +16,7 @@ namespace {
 
 struct temp_db {
   std::string path;
-  std::unique_ptr<SQLite::Database> db;
+  std::shared_ptr<SQLite::Database> db;
   temp_db() {
     path = (fs::temp_directory_path() / ("projlink-test-" + std::to_string(::getpid()) + "-"
                                          + std::to_string(counter++) + ".db"))

@@ -19,7 +19,7 @@ struct outbox_db {
   std::string path = (fs::temp_directory_path()
                       / ("projlink-outbox-" + std::to_string(::getpid()) + ".db"))
                        .string();
-  std::unique_ptr<SQLite::Database> db;
+  std::shared_ptr<SQLite::Database> db;
   outbox_db() {
     fs::remove(path);
     db = open_database(path, false);
