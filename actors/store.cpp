@@ -121,7 +121,47 @@ caf::behavior store(caf::stateful_actor<store_state>* self, std::shared_ptr<SQLi
   };
 }
 
+struct reader_state {
+  std::shared_ptr<SQLite::Database> db;
+  static inline const char* name = "reader";
+};
+
+caf::behavior reader(caf::stateful_actor<reader_state>* self, std::shared_ptr<SQLite::Database> db,
+                     store_metrics* metrics) {
+  self->state.db = std::move(db);
+  return {
+    [=](atom::read, store_fn& fn) -> caf::result<caf::message> {
+      metrics->reads++;
+      auto& d = *self->state.db;
+      caf::expected<caf::message> r = caf::make_message();
+      try {
+        sql::stmt(d, "BEGIN").exec();
+        r = run(d, fn);
+        sql::stmt(d, "COMMIT").exec();
+      } catch (const std::exception& e) {
+        try {
+          d.exec("ROLLBACK");
+        } catch (...) {
+        }
+        r = make_error(ec::internal, std::string{"storage: "} + e.what());
+      }
+      if (!r)
+        return std::move(r.error());
+      return std::move(*r);
+    },
+    [=](atom::shutdown) {
+      self->state.db.reset();
+      self->quit();
+    },
+  };
+}
+
 } // namespace
+
+caf::actor spawn_reader(caf::actor_system& sys, std::shared_ptr<SQLite::Database> db,
+                        store_metrics* metrics) {
+  return sys.spawn<caf::detached>(reader, std::move(db), metrics);
+}
 
 caf::actor spawn_store(caf::actor_system& sys, std::shared_ptr<SQLite::Database> db,
                        store_metrics* metrics, bool detached) {

@@ -64,6 +64,16 @@ struct store_metrics {
 caf::actor spawn_store(caf::actor_system& sys, std::shared_ptr<SQLite::Database> db,
                        store_metrics* metrics, bool detached = true);
 
+/// Spawns a reader: a detached actor with its own connection `db` (opened
+/// after the store's, on the same file) that answers (atom::read, store_fn)
+/// at once, each closure inside one deferred read transaction (one WAL
+/// snapshot), never waiting for the store's group commits. It sees what the
+/// store has committed, which is everything anyone was told succeeded; a
+/// client that pipelines a write and then a read must send that read to the
+/// store instead (call_context::read_target does). (atom::shutdown) closes it.
+caf::actor spawn_reader(caf::actor_system& sys, std::shared_ptr<SQLite::Database> db,
+                        store_metrics* metrics);
+
 /// Wraps a typed closure `caf::expected<T>(SQLite::Database&)` as a store_fn;
 /// its reply carries the T (nothing for expected<void>).
 template <class F>

@@ -93,7 +93,7 @@ enum class side { upstream, downstream };
 /// Looks the connection up, then sends `m` to the actor of `who`.
 void route_by_connection(const call_ptr& c, const std::string& id, side who, caf::message m) {
   c->self
-    ->request(c->svc->store, timeout, atom::read_v,
+    ->request(c->read_target(), timeout, atom::read_v,
               make_store_fn([id](SQLite::Database& d) { return connections::find(d, id); }))
     .then(
       [c, who, m](connection& x) {
@@ -286,7 +286,7 @@ void add_connections_api(handler_map& m) {
       return;
     }
     c->self
-      ->request(c->svc->store, timeout, atom::read_v,
+      ->request(c->read_target(), timeout, atom::read_v,
                 make_store_fn(
                   [=](SQLite::Database& d) { return connections::viewable(d, as, project); }))
       .then(

@@ -259,7 +259,7 @@ void add_drawings_api(handler_map& m) {
     });
     const auto* blobs = c->svc->blobs;
     c->self
-      ->request(c->svc->store, timeout, atom::read_v,
+      ->request(c->read_target(), timeout, atom::read_v,
                 make_store_fn(
                   [=](SQLite::Database& d) { return drawings::for_export(d, as_, id); }))
       .then(

@@ -71,6 +71,7 @@ struct control_server::client {
   uint64_t next_write = 0; ///< seq whose reply is written next
   std::map<uint64_t, slot> slots;
   size_t in_flight = 0;       ///< calls handed to the session, not yet done
+  bool sent_oneway = false;   ///< a oneway call was handed to the session
   std::set<uint64_t> more_calls; ///< in flight and made with "more"
   clock::time_point last_activity = clock::now();
   bool read_closed = false; ///< peer shut down its side, or we stopped reading
@@ -374,12 +375,17 @@ void control_server::handle_message(client& c, const std::string& text) {
     answer_locally(c, seq, *call);
     return;
   }
+  // A oneway call is never answered, so nobody knows when it is done: after
+  // one, this connection's reads always queue behind the writes.
+  bool alone = c.in_flight == 0 && !c.sent_oneway;
+  if (call->oneway)
+    c.sent_oneway = true;
   if (!call->oneway) {
     ++c.in_flight;
     if (call->more)
       c.more_calls.insert(seq);
   }
-  caf::anon_send(c.session, incoming_call{seq, std::move(*call), std::move(fds)});
+  caf::anon_send(c.session, incoming_call{seq, alone, std::move(*call), std::move(fds)});
   update_interest(c);
 }
 

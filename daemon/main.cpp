@@ -199,6 +199,7 @@ int run(const options& opts, config cfg) {
   services svc;
   svc.store = spawn_store(sys, db, &store_stats);
   db.reset(); // the store actor owns it now
+  svc.reader = spawn_reader(sys, open_database(db_path, false), &store_stats);
   svc.replies = &replies;
   svc.metrics = &metrics;
   svc.store_stats = &store_stats;
@@ -332,6 +333,8 @@ int run(const options& opts, config cfg) {
   caf::anon_send_exit(svc.hub, caf::exit_reason::user_shutdown);
   caf::anon_send(svc.sync, atom::shutdown_v);
   caf::anon_send(notifier, atom::shutdown_v);
+  caf::anon_send(svc.reader, atom::shutdown_v);
+  svc.reader = nullptr;
   caf::anon_send(svc.store, atom::shutdown_v);
   svc.store = nullptr;
   sys.await_all_actors_done();

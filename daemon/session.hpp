@@ -52,6 +52,9 @@ struct fd_bundle {
 /// A decoded call on its way to a session actor.
 struct incoming_call {
   uint64_t seq = 0; ///< the call's place in its connection's reply order
+  /// No earlier call of this connection was still unanswered when this one
+  /// arrived: its reads may go to the reader (nothing of its own to see).
+  bool alone = false;
   varlink::call call;
   std::shared_ptr<fd_bundle> fds;
 };
@@ -103,6 +106,7 @@ private:
 
 struct services {
   caf::actor store;
+  caf::actor reader; ///< reads of committed state; may be null (tests)
   caf::actor registry;
   hub_actor hub;
   registry_metrics* registry_stats = nullptr;
@@ -128,6 +132,12 @@ public:
   const services* svc;
   const incoming_call& in() const {
     return in_;
+  }
+  /// Where this call's reads go: the reader when the call came alone (so it
+  /// cannot depend on a write of its own still in flight), else the store,
+  /// where a read queued behind writes sees them.
+  const caf::actor& read_target() const {
+    return in_.alone && svc->reader ? svc->reader : svc->store;
   }
   /// `io.projlink.Directory` for `io.projlink.Directory.GetProject`.
   std::string interface() const;
@@ -168,13 +178,13 @@ void store_call(const call_ptr& c, bool write, F&& fn, R render) {
     if (write)
       c->self->request(c->svc->store, timeout, atom::write_v, std::move(msg_fn)).then(on_ok, on_error);
     else
-      c->self->request(c->svc->store, timeout, atom::read_v, std::move(msg_fn)).then(on_ok, on_error);
+      c->self->request(c->read_target(), timeout, atom::read_v, std::move(msg_fn)).then(on_ok, on_error);
   } else {
     auto on_ok = [c, render](T& x) { c->reply(render(x)); };
     if (write)
       c->self->request(c->svc->store, timeout, atom::write_v, std::move(msg_fn)).then(on_ok, on_error);
     else
-      c->self->request(c->svc->store, timeout, atom::read_v, std::move(msg_fn)).then(on_ok, on_error);
+      c->self->request(c->read_target(), timeout, atom::read_v, std::move(msg_fn)).then(on_ok, on_error);
   }
 }
 
