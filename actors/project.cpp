@@ -8,7 +8,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include <deque>
+#include <vector>
 
 namespace projlink {
 
@@ -34,7 +34,9 @@ struct project_state {
   caf::actor_clock::time_point last_active; // on the actor clock (testable)
   /// This project's own requests (as downstream), one at a time: a second
   /// request waits for the first to be decided (R3 without a race).
-  std::deque<queued_request> requests;
+  /// A vector, not a deque: an empty std::deque already allocates ~600
+  /// bytes, and most project actors never queue anything (SPEC §12 memory).
+  std::vector<queued_request> requests;
   bool requesting = false;
   static inline const char* name = "project";
 };
@@ -148,7 +150,7 @@ void next_request(self_ptr self) {
   if (st.requesting || st.requests.empty())
     return;
   auto q = std::move(st.requests.front());
-  st.requests.pop_front();
+  st.requests.erase(st.requests.begin());
   st.requesting = true;
   begin(self);
   send_request(self, std::move(q), connections::new_id(), request_tries);

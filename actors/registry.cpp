@@ -66,7 +66,9 @@ void sweep(self_ptr self) {
               make_store_fn([now](SQLite::Database& db) { return connections::due_expiries(db, now); }))
     .then(
       [=](connections::expiries& x) {
-        for (auto& [conn, downstream] : x.due) {
+        for (auto& due : x.due) {
+          const auto& conn = due.first;
+          const auto& downstream = due.second;
           // Answered to us; nobody else waits for it.
           self->request(caf::actor_cast<caf::actor>(self), store_timeout, atom::route_v, downstream,
                         caf::make_message(atom::expire_v, conn))
@@ -75,7 +77,7 @@ void sweep(self_ptr self) {
                 if (c.state == "expired")
                   self->state.env.metrics->expired++;
               },
-              [=](caf::error& e) {
+              [=, conn = conn](caf::error& e) {
                 spdlog::warn("expiry of {} failed: {}", conn, caf::to_string(e));
               });
         }

@@ -3,7 +3,7 @@
 // built here with its main renamed) in a thread on a temporary directory,
 // with the fuzzer's uid as operator. Each input is written as it is to a
 // new connection of its control socket, the write side is shut, and every
-// reply is read until the daemon closes (or stays quiet for 300 ms, e.g.
+// reply is read until the daemon closes (or stays quiet for 100 ms, e.g.
 // after a Watch). A crash, sanitizer report or hang anywhere in framing,
 // method lookup, parameter checks, handlers, actors or store is a finding.
 
@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   std::ofstream{cfg} << "control:\n  socket: projlink.sock\n  operators: { uids: [" << ::getuid()
                      << "], groups: [] }\n  clients: { uids: [], groups: [] }\n"
                         "  max_message_bytes: 64KiB\nstorage:\n  state_dir: "
-                     << dir << "\nnotifications:\n  delivery: log\nlogging:\n  level: critical\n"
+                     << dir << "\nnotifications:\n  delivery: log\nlogging:\n  level: error\n"
                      << "actors:\n  scheduler_threads: 2\n";
   std::thread{[cfg] {
     std::string a0 = "projlinkd", a1 = "-c";
@@ -87,7 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   char buf[65536];
   for (;;) {
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 300) <= 0)
+    if (::poll(&p, 1, 100) <= 0)
       break;
     if (::read(fd, buf, sizeof(buf)) <= 0)
       break;
