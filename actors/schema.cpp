@@ -210,7 +210,17 @@ ALTER TABLE connections ADD COLUMN peer_unacked TEXT;
 CREATE INDEX connections_unacked ON connections(peer_unacked) WHERE peer_unacked IS NOT NULL;
 )sql";
 
-constexpr const char* migrations[] = {migration_1, migration_2};
+// Version 3: what the sync coordinator asks after every batch, answered from
+// an index instead of a scan (backfill time grew with the square of its
+// size before: docs/performance.md): "has this connection's backfill
+// started / completed?" (events by connection) and "the oldest pending
+// jobs" (pending jobs in id order).
+constexpr const char* migration_3 = R"sql(
+CREATE INDEX events_by_connection ON events(connection, kind);
+CREATE INDEX sync_jobs_pending ON sync_jobs(state, id);
+)sql";
+
+constexpr const char* migrations[] = {migration_1, migration_2, migration_3};
 
 } // namespace
 

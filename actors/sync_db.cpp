@@ -204,7 +204,7 @@ caf::expected<claimed> claim(db& d, int64_t limit) {
   claimed out;
   auto now = now_string();
   sql::stmt q(d, "SELECT j.id, j.connection, j.upstream_revision, j.kind, j.attempts, "
-                 "coalesce(r.sha256, ''), coalesce(r.size, 0) FROM sync_jobs j "
+                 "coalesce(r.sha256, ''), coalesce(r.size, 0) FROM sync_jobs j INDEXED BY sync_jobs_pending "
                  "LEFT JOIN revisions r ON r.id = j.upstream_revision "
                  "WHERE j.state = 'pending' AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?) "
                  "ORDER BY j.id LIMIT ?");
@@ -221,10 +221,12 @@ caf::expected<claimed> claim(db& d, int64_t limit) {
     mark.bind(1, j.id);
     mark.exec();
   }
-  auto next = d.execAndGet("SELECT min(coalesce(next_attempt_at, '')) FROM sync_jobs "
-                           "WHERE state = 'pending'");
-  if (!next.isNull())
-    out.next_due = next.getString().empty() ? now : next.getString();
+  // The earliest pending job (NULL, i.e. due now, sorts first), read from
+  // the (state, next_attempt_at) index instead of scanning every pending job.
+  sql::stmt next(d, "SELECT next_attempt_at FROM sync_jobs WHERE state = 'pending' "
+                    "ORDER BY next_attempt_at LIMIT 1");
+  if (next.executeStep())
+    out.next_due = next.getColumn(0).isNull() ? now : next.getColumn(0).getString();
   return out;
 }
 
@@ -308,11 +310,10 @@ caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs
                         || !has_event(d, id, "sync_started");
     if (!initial_done) {
       // The backfill is complete when no copy job of it is left.
-      sql::stmt left(d, "SELECT count(*) FROM sync_jobs WHERE connection = ? AND kind = 'copy' "
-                        "AND state IN ('pending', 'running')");
+      sql::stmt left(d, "SELECT 1 FROM sync_jobs WHERE connection = ? AND kind = 'copy' "
+                        "AND state IN ('pending', 'running') LIMIT 1");
       left.bind(1, id);
-      left.executeStep();
-      if (left.getColumn(0).getInt64() == 0 && has_event(d, id, "sync_started")) {
+      if (!left.executeStep() && has_event(d, id, "sync_started")) {
         sql::stmt n(d, "SELECT count(*) FROM revisions WHERE connection = ?");
         n.bind(1, id);
         n.executeStep();
