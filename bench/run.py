@@ -329,6 +329,13 @@ def sync_world(c, downstreams):
         [{"project": p, "user": "sa", "drawings": "read_only"} for p in ("up", "big")]))
 
 
+def files_daemon(args, work):
+    """A daemon that may upload from `work`/files; returns it and that directory."""
+    files = os.path.join(work, "files")
+    os.makedirs(files)
+    return Daemon(args.build, work, import_dirs=[files]), files
+
+
 def write_file(path, seed, size):
     block = hashlib.sha256(str(seed).encode()).digest()
     with open(path, "wb") as f:
@@ -341,9 +348,7 @@ def bench_fanout(args):
     times = {}
     for n in counts:
         with Workdir() as work:
-            files = os.path.join(work, "files")
-            os.makedirs(files)
-            d = Daemon(args.build, work, import_dirs=[files])
+            d, files = files_daemon(args, work)
             d.start()
             try:
                 c = d.client()
@@ -378,9 +383,7 @@ def bench_backfill(args):
     n = args.revisions
     print(f"backfill: {n:,} published revisions into a new downstream", flush=True)
     with Workdir() as work:
-        files = os.path.join(work, "files")
-        os.makedirs(files)
-        d = Daemon(args.build, work, import_dirs=[files])
+        d, files = files_daemon(args, work)
         d.start()
         try:
             c = d.client()
@@ -432,13 +435,11 @@ def bench_upload(args):
     size = args.upload_mib << 20
     print(f"upload: one {args.upload_mib} MiB file, hash + store", flush=True)
     with Workdir() as work:
-        files = os.path.join(work, "files")
-        os.makedirs(files)
+        d, files = files_daemon(args, work)
         path = os.path.join(files, "big.pdf")
         with open(path, "wb") as f:
             for i in range(args.upload_mib):
                 f.write(os.urandom(1 << 20))
-        d = Daemon(args.build, work, import_dirs=[files])
         d.start()
         ours, base = [], []
         try:
