@@ -224,6 +224,14 @@ void remove_unpublished_copies(db& d, const std::string& id) {
   sql::stmt jobs(d, "DELETE FROM sync_jobs WHERE connection = ? AND state IN ('pending', 'failed')");
   jobs.bind(1, id);
   jobs.exec();
+  // projects.revisions counts the revisions not deleted: lower it by the live
+  // copies this removes (a copy already deleted upstream was counted out then).
+  sql::stmt live(d, "UPDATE projects SET revisions = revisions - "
+                    "(SELECT count(*) FROM revisions WHERE connection = ?1 AND published = 0 "
+                    "AND deleted_at IS NULL) "
+                    "WHERE id = (SELECT downstream FROM connections WHERE id = ?1)");
+  live.bind(1, id);
+  live.exec();
   sql::stmt revs(d, "DELETE FROM revisions WHERE connection = ? AND published = 0");
   revs.bind(1, id);
   revs.exec();

@@ -283,10 +283,12 @@ caf::expected<std::vector<revision>> publish(db& d, const std::string& as,
     auto r = load(d, id);
     if (!r || r->project != project)
       return make_error(ec::not_found, std::string{"revision"}, id);
-    sql::stmt q(d, "UPDATE revisions SET published = 1, published_at = ? "
-                   "WHERE id = ? AND published = 0 AND deleted_at IS NULL");
+    sql::stmt q(d, "UPDATE revisions SET published = 1, published_at = ?1, published_seq = "
+                   "coalesce((SELECT max(published_seq) FROM revisions WHERE project = ?3), 0) + 1 "
+                   "WHERE id = ?2 AND published = 0 AND deleted_at IS NULL");
     q.bind(1, at);
     q.bind(2, id);
+    q.bind(3, project);
     if (q.exec() > 0 && !r->connected)
       queue(d, project, id, "copy"); // copies are never sent on
     auto now = load(d, id);
@@ -437,7 +439,7 @@ int64_t queue_backfill(db& d, const std::string& connection, const std::string& 
   sql::stmt q(d, "INSERT INTO sync_jobs (connection, upstream_revision, kind, created_at) "
                  "SELECT ?, id, 'copy', ? FROM revisions WHERE project = ? AND published = 1 "
                  "AND deleted_at IS NULL AND connection IS NULL "
-                 "ORDER BY published_at, id");
+                 "ORDER BY published_seq, published_at, id");
   q.bind(1, connection);
   q.bind(2, now_string());
   q.bind(3, upstream);

@@ -220,7 +220,17 @@ CREATE INDEX events_by_connection ON events(connection, kind);
 CREATE INDEX sync_jobs_pending ON sync_jobs(state, id);
 )sql";
 
-constexpr const char* migrations[] = {migration_1, migration_2, migration_3};
+// Version 4: publication order. published_at has millisecond resolution, so
+// revisions published within one millisecond tied and backfill broke the tie
+// by revision id (random); published_seq numbers publications per project.
+// Revisions published before this migration keep NULL and sort first.
+constexpr const char* migration_4 = R"sql(
+ALTER TABLE revisions ADD COLUMN published_seq INTEGER;
+CREATE INDEX revisions_published_seq ON revisions(project, published_seq)
+  WHERE published_seq IS NOT NULL;
+)sql";
+
+constexpr const char* migrations[] = {migration_1, migration_2, migration_3, migration_4};
 
 } // namespace
 
