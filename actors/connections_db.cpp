@@ -4,6 +4,7 @@
 #include "actors/error.hpp"
 #include "actors/sql_util.hpp"
 #include "actors/notifications_db.hpp"
+#include "actors/rules.hpp"
 #include "actors/sync_db.hpp"
 
 #include <SQLiteCpp/Database.h>
@@ -30,7 +31,7 @@ connection read_connection(Statement& q) {
   c.id = q.getColumn(0).getString();
   c.upstream = q.getColumn(1).getString();
   c.downstream = q.getColumn(2).getString();
-  c.state = q.getColumn(3).getString();
+  c.state = parse_conn_state(q.getColumn(3).getString()).value_or(conn_state::cancelled);
   c.requested_by = q.getColumn(4).getString();
   c.requested_at = q.getColumn(5).getString();
   c.decided_by = opt_text(q.getColumn(6));
@@ -48,7 +49,7 @@ void save(db& d, const connection& c, const std::string& peer) {
   sql::stmt q(d, "UPDATE connections SET state = ?, decided_by = ?, decided_at = ?, "
                  "ended_by = ?, ended_at = ?, reason = ?, undo_until = ?, manual_approval = ?, "
                  "peer_unacked = ? WHERE id = ?");
-  q.bind(1, c.state);
+  q.bind(1, to_string(c.state));
   bind_opt(q, 2, c.decided_by);
   bind_opt(q, 3, c.decided_at);
   bind_opt(q, 4, c.ended_by);
@@ -100,56 +101,72 @@ event conn_event(const connection& c, const std::string& kind, const std::string
   return e;
 }
 
-struct project_row {
-  std::string id;
-  std::string company;
-  bool active = true;
-  std::string role;
-  bool permanently_disconnected = false;
-};
-
-caf::expected<project_row> load_project(db& d, const std::string& id) {
-  sql::stmt q(d, "SELECT id, company, active, role, permanently_disconnected FROM projects "
+/// One project's facts as its rules see them (rules::project_side).
+caf::expected<rules::project_side> load_side(db& d, const std::string& id) {
+  sql::stmt q(d, "SELECT company, active, role, permanently_disconnected, revisions FROM projects "
                  "WHERE id = ?");
   q.bind(1, id);
   if (!q.executeStep())
     return make_error(ec::not_found, std::string{"project"}, id);
-  return project_row{q.getColumn(0).getString(), q.getColumn(1).getString(),
-                     q.getColumn(2).getInt() != 0, q.getColumn(3).getString(),
-                     q.getColumn(4).getInt() != 0};
+  rules::project_side p;
+  p.id = id;
+  p.company = q.getColumn(0).getString();
+  p.active = q.getColumn(1).getInt() != 0;
+  p.role = parse_project_role(q.getColumn(2).getString()).value_or(project_role::none);
+  p.permanently_disconnected = q.getColumn(3).getInt() != 0;
+  p.revisions = q.getColumn(4).getInt64();
+  sql::stmt link(d, "SELECT id FROM connections WHERE downstream = ? "
+                    "AND state IN ('requesting', 'awaiting_approval', 'active')");
+  link.bind(1, id);
+  if (link.executeStep())
+    p.upstream_link = link.getColumn(0).getString();
+  sql::stmt n(d, "SELECT count(*) FROM connections WHERE upstream = ? "
+                 "AND state IN ('requesting', 'awaiting_approval', 'active')");
+  n.bind(1, id);
+  n.executeStep();
+  p.downstream_links = n.getColumn(0).getInt64();
+  return p;
 }
 
-/// A user's effective levels in one project: a company admin is admin on
-/// both tools in every project of their company (SPEC §1).
-struct levels {
-  level cm = level::none;
-  level drawings = level::none;
-};
-
-levels levels_of(db& d, const user& u, const project_row& p) {
-  if (u.company_admin && u.company == p.company)
-    return {level::admin, level::admin};
+/// The directory entry of `user` in `project` (none without one).
+rules::levels entry_of(db& d, const std::string& project, const std::string& user) {
   sql::stmt q(d, "SELECT cm, drawings FROM access WHERE project = ? AND user = ?");
-  q.bind(1, p.id);
-  q.bind(2, u.id);
+  q.bind(1, project);
+  q.bind(2, user);
   if (!q.executeStep())
     return {};
   return {static_cast<level>(q.getColumn(0).getInt()),
           static_cast<level>(q.getColumn(1).getInt())};
 }
 
+rules::actor_user actor_of(const user& u) {
+  return {u.id, u.company, u.company_admin};
+}
+
+/// A user's effective levels in one project (SPEC §1).
+rules::levels levels_of(db& d, const user& u, const std::string& project,
+                        const std::string& company) {
+  if (u.company_admin && u.company == company)
+    return {level::admin, level::admin};
+  return rules::effective(actor_of(u), company, entry_of(d, project, u.id));
+}
+
+std::string company_of(db& d, const std::string& project) {
+  sql::stmt q(d, "SELECT company FROM projects WHERE id = ?");
+  q.bind(1, project);
+  return q.executeStep() ? q.getColumn(0).getString() : std::string{};
+}
+
 caf::error denied(const char* action, const std::string& project) {
   return make_error(ec::permission_denied, std::string{action}, project);
 }
 
-/// The connection, the acting user and both projects.
+/// The connection, the acting user and the user's levels on both sides.
 struct context {
   connection c;
   user u;
-  project_row up;
-  project_row down;
-  levels at_up;
-  levels at_down;
+  rules::levels at_up;
+  rules::levels at_down;
 };
 
 caf::expected<context> load_context(db& d, const std::string& as, const std::string& id) {
@@ -159,51 +176,18 @@ caf::expected<context> load_context(db& d, const std::string& as, const std::str
   auto c = find(d, id);
   if (!c)
     return std::move(c.error());
-  auto up = load_project(d, c->upstream);
-  if (!up)
-    return std::move(up.error());
-  auto down = load_project(d, c->downstream);
-  if (!down)
-    return std::move(down.error());
-  context ctx{std::move(*c), std::move(*u), std::move(*up), std::move(*down), {}, {}};
-  ctx.at_up = levels_of(d, ctx.u, ctx.up);
-  ctx.at_down = levels_of(d, ctx.u, ctx.down);
+  context ctx{std::move(*c), std::move(*u), {}, {}};
+  ctx.at_up = levels_of(d, ctx.u, ctx.c.upstream, company_of(d, ctx.c.upstream));
+  ctx.at_down = levels_of(d, ctx.u, ctx.c.downstream, company_of(d, ctx.c.downstream));
   return ctx;
 }
 
-std::optional<std::string> live_link_of(db& d, const std::string& downstream) {
-  sql::stmt q(d, "SELECT id FROM connections WHERE downstream = ? "
-                 "AND state IN ('awaiting_approval', 'active')");
-  q.bind(1, downstream);
-  if (q.executeStep())
-    return q.getColumn(0).getString();
-  return std::nullopt;
-}
-
-int64_t live_links_to(db& d, const std::string& upstream) {
-  sql::stmt q(d, "SELECT count(*) FROM connections WHERE upstream = ? "
-                 "AND state IN ('awaiting_approval', 'active')");
-  q.bind(1, upstream);
-  q.executeStep();
-  return q.getColumn(0).getInt64();
-}
-
-int64_t revisions_of(db& d, const std::string& project) {
-  sql::stmt q(d, "SELECT count(*) FROM revisions WHERE project = ? AND deleted_at IS NULL");
-  q.bind(1, project);
-  q.executeStep();
-  return q.getColumn(0).getInt64();
-}
-
-/// R13 for both ends.
-caf::error check_revisions(db& d, const rule_limits& lim, const std::string& a,
-                           const std::string& b) {
-  for (const auto& p : {a, b}) {
-    auto n = revisions_of(d, p);
-    if (n > lim.max_revisions)
-      return make_error(ec::too_many_revisions, p, n, lim.max_revisions);
-  }
-  return {};
+std::optional<std::string> expires_at_of(db& d, const std::string& id) {
+  sql::stmt q(d, "SELECT expires_at FROM connections WHERE id = ?");
+  q.bind(1, id);
+  if (!q.executeStep() || q.getColumn(0).isNull())
+    return std::nullopt;
+  return q.getColumn(0).getString();
 }
 
 /// R6: the role is fixed the first time a connection becomes active.
@@ -237,8 +221,74 @@ void remove_unpublished_copies(db& d, const std::string& id) {
   revs.exec();
 }
 
-std::string at_plus(clock::time_point t, std::chrono::milliseconds d) {
-  return format_time(t + d);
+/// Persists transition `t`: the record (inserted when `insert`), the
+/// expiry deadline, roles, copies and sync, the events in the history and
+/// the notifications they queue. Returns what the caller and the peer see.
+decision apply(db& d, rules::transition& t, bool insert) {
+  const auto& c = t.conn;
+  if (insert) {
+    sql::stmt q(d, "INSERT INTO connections (id, upstream, downstream, state, requested_by, "
+                   "requested_at, decided_at, undo_until, expires_at, peer_unacked) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, c.id);
+    q.bind(2, c.upstream);
+    q.bind(3, c.downstream);
+    q.bind(4, to_string(c.state));
+    q.bind(5, c.requested_by);
+    q.bind(6, c.requested_at);
+    bind_opt(q, 7, c.decided_at);
+    bind_opt(q, 8, c.undo_until);
+    if (t.expiry_change == rules::expiry::set)
+      q.bind(9, t.expires_at);
+    else
+      q.bind(9);
+    q.bind(10, t.peer);
+    q.exec();
+  } else {
+    save(d, c, t.peer);
+    if (t.expiry_change != rules::expiry::keep) {
+      sql::stmt q(d, "UPDATE connections SET expires_at = ? WHERE id = ?");
+      if (t.expiry_change == rules::expiry::set)
+        q.bind(1, t.expires_at);
+      else
+        q.bind(1);
+      q.bind(2, c.id);
+      q.exec();
+    }
+  }
+  if (t.fix_roles)
+    fix_roles(d, c);
+  if (t.remove_unpublished_copies)
+    remove_unpublished_copies(d, c.id);
+  if (t.stop_sync) {
+    sql::stmt jobs(d, "DELETE FROM sync_jobs WHERE connection = ? "
+                      "AND state IN ('pending', 'failed')");
+    jobs.bind(1, c.id);
+    jobs.exec();
+  }
+  if (t.bar_downstream) {
+    sql::stmt p(d, "UPDATE projects SET permanently_disconnected = 1 WHERE id = ?");
+    p.bind(1, c.downstream);
+    p.exec();
+  }
+  decision out{c, {}, t.peer};
+  for (auto& spec : t.events) {
+    auto e = conn_event(c, spec.kind, spec.side, spec.user, t.at, spec.reason, spec.detail);
+    record(d, e);
+    notifications::enqueue(d, e, c);
+    out.events.push_back(std::move(e));
+  }
+  if (t.start_sync) {
+    auto started = sync::start(d, c); // the backfill (SPEC §5)
+    out.events.insert(out.events.end(), started.begin(), started.end());
+  }
+  return out;
+}
+
+caf::expected<decision> applied(db& d, caf::expected<rules::transition> t) {
+  if (!t)
+    return std::move(t.error());
+  return apply(d, *t, false);
 }
 
 } // namespace
@@ -252,6 +302,10 @@ std::string new_id() {
 }
 
 // -- decisions ----------------------------------------------------------------
+//
+// Each loads the facts the rules need, asks the pure function in
+// actors/rules.cpp, and persists its transition. A refusal returns before
+// anything is written.
 
 caf::expected<decision> request(db& d, const rule_limits& lim, const std::string& id,
                                 const std::string& as, const std::string& downstream,
@@ -265,91 +319,26 @@ caf::expected<decision> request(db& d, const rule_limits& lim, const std::string
   auto u = directory::find_user(d, as);
   if (!u)
     return std::move(u.error());
-  auto down = load_project(d, downstream);
+  auto down = load_side(d, downstream);
   if (!down)
     return std::move(down.error());
-  auto up = load_project(d, upstream);
+  auto up = load_side(d, upstream);
   if (!up)
     return std::move(up.error());
-  if (downstream == upstream)
-    return make_error(ec::self_connection, downstream);
-  // R2: cm admin downstream, drawings >= read_only on both sides.
-  auto at_down = levels_of(d, *u, *down);
-  auto at_up = levels_of(d, *u, *up);
-  if (at_down.cm < level::admin || at_down.drawings < level::read_only)
-    return denied("request", downstream);
-  if (at_up.drawings < level::read_only)
-    return denied("request", upstream);
-  // R1
-  if (!down->active)
-    return make_error(ec::project_inactive, downstream);
-  if (!up->active)
-    return make_error(ec::project_inactive, upstream);
-  // R11
-  if (down->permanently_disconnected)
-    return make_error(ec::permanently_disconnected, downstream);
-  // R3
-  if (auto live = live_link_of(d, downstream))
-    return make_error(ec::already_connected, downstream, *live);
-  // R5/R6: the downstream must not be (or be becoming) an upstream, and the
-  // upstream must not be (or be becoming) a downstream.
-  if (down->role == "upstream" || live_links_to(d, downstream) > 0)
-    return make_error(ec::role_conflict, downstream, std::string{"upstream"});
-  if (up->role == "downstream" || live_link_of(d, upstream))
-    return make_error(ec::role_conflict, upstream, std::string{"downstream"});
-  // R13
-  if (auto err = check_revisions(d, lim, downstream, upstream))
+  auto who = actor_of(*u);
+  // The downstream's side first, then the upstream's (SPEC §11).
+  auto at_down = rules::effective(who, down->company, entry_of(d, downstream, u->id));
+  if (auto err = rules::check_request_downstream(*down, at_down, upstream, lim))
     return err;
-  // R7
   auto company = directory::get_company(d, up->company);
   if (!company)
     return std::move(company.error());
-  auto now = clock::now();
-  auto at = format_time(now);
-  connection c;
-  c.id = id;
-  c.upstream = upstream;
-  c.downstream = downstream;
-  c.requested_by = u->id;
-  c.requested_at = at;
-  c.undo_until = at_plus(now, lim.undo_window);
-  std::optional<std::string> expires;
-  if (company->auto_approve) {
-    c.state = "active";
-    c.decided_at = at;
-  } else {
-    c.state = "awaiting_approval";
-    expires = at_plus(now, lim.request_ttl);
-  }
-  sql::stmt q(d, "INSERT INTO connections (id, upstream, downstream, state, requested_by, "
-                 "requested_at, decided_at, undo_until, expires_at, peer_unacked) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  q.bind(1, c.id);
-  q.bind(2, c.upstream);
-  q.bind(3, c.downstream);
-  q.bind(4, c.state);
-  q.bind(5, c.requested_by);
-  q.bind(6, c.requested_at);
-  bind_opt(q, 7, c.decided_at);
-  bind_opt(q, 8, c.undo_until);
-  bind_opt(q, 9, expires);
-  q.bind(10, c.downstream);
-  q.exec();
-  decision out{c, {}, c.downstream};
-  out.events.push_back(conn_event(c, "requested", downstream, u->id, at));
-  if (company->auto_approve) {
-    fix_roles(d, c);
-    out.events.push_back(conn_event(c, "auto_approved", upstream, std::nullopt, at));
-  }
-  for (auto& e : out.events) {
-    record(d, e);
-    notifications::enqueue(d, e, out.conn);
-  }
-  if (c.state == "active") {
-    auto started = sync::start(d, c); // the backfill (SPEC §5)
-    out.events.insert(out.events.end(), started.begin(), started.end());
-  }
-  return out;
+  auto at_up = rules::effective(who, up->company, entry_of(d, upstream, u->id));
+  auto t = rules::decide_request(*up, at_up, id, u->id, downstream, company->auto_approve,
+                                 clock::now(), lim);
+  if (!t)
+    return std::move(t.error());
+  return apply(d, *t, true);
 }
 
 caf::expected<decision> approve(db& d, const rule_limits& lim, const std::string& as,
@@ -360,39 +349,14 @@ caf::expected<decision> approve(db& d, const rule_limits& lim, const std::string
   auto& c = ctx->c;
   if (ctx->at_up.cm < level::admin)
     return denied("approve", c.upstream);
-  if (c.state != "awaiting_approval")
-    return make_error(ec::invalid_state, c.id, c.state);
-  auto now = clock::now();
-  auto at = format_time(now);
-  {
-    sql::stmt q(d, "SELECT expires_at FROM connections WHERE id = ?");
-    q.bind(1, id);
-    q.executeStep();
-    if (!q.getColumn(0).isNull() && q.getColumn(0).getString() <= at)
-      return make_error(ec::invalid_state, c.id, std::string{"expired"});
-  }
-  if (!ctx->down.active)
-    return make_error(ec::project_inactive, c.downstream);
-  if (!ctx->up.active)
-    return make_error(ec::project_inactive, c.upstream);
-  if (auto err = check_revisions(d, lim, c.downstream, c.upstream))
-    return err;
-  c.state = "active";
-  c.decided_by = ctx->u.id;
-  c.decided_at = at;
-  c.manual_approval = true;
-  c.undo_until = at_plus(now, lim.undo_window);
-  save(d, c, c.downstream);
-  sql::stmt q(d, "UPDATE connections SET expires_at = NULL WHERE id = ?");
-  q.bind(1, id);
-  q.exec();
-  fix_roles(d, c);
-  decision out{c, {conn_event(c, "approved", c.upstream, ctx->u.id, at)}, c.downstream};
-  record(d, out.events.back());
-  notifications::enqueue(d, out.events.back(), out.conn);
-  auto started = sync::start(d, c); // the backfill (SPEC §5)
-  out.events.insert(out.events.end(), started.begin(), started.end());
-  return out;
+  auto up = load_side(d, c.upstream);
+  if (!up)
+    return std::move(up.error());
+  auto down = load_side(d, c.downstream);
+  if (!down)
+    return std::move(down.error());
+  return applied(d, rules::decide_approve(c, expires_at_of(d, id), {*up, *down}, ctx->at_up,
+                                          ctx->u.id, clock::now(), lim));
 }
 
 caf::expected<decision> reject(db& d, const std::string& as, const std::string& id,
@@ -400,22 +364,7 @@ caf::expected<decision> reject(db& d, const std::string& as, const std::string& 
   auto ctx = load_context(d, as, id);
   if (!ctx)
     return std::move(ctx.error());
-  auto& c = ctx->c;
-  if (ctx->at_up.cm < level::admin)
-    return denied("reject", c.upstream);
-  if (c.state != "awaiting_approval")
-    return make_error(ec::invalid_state, c.id, c.state);
-  auto at = now_string();
-  c.state = "rejected";
-  c.decided_by = ctx->u.id;
-  c.decided_at = at;
-  c.reason = reason;
-  c.undo_until.reset();
-  save(d, c, c.downstream);
-  decision out{c, {conn_event(c, "rejected", c.upstream, ctx->u.id, at, reason)}, c.downstream};
-  record(d, out.events.back());
-  notifications::enqueue(d, out.events.back(), out.conn);
-  return out;
+  return applied(d, rules::decide_reject(ctx->c, ctx->at_up, ctx->u.id, reason, clock::now()));
 }
 
 caf::expected<decision> undo(db& d, const rule_limits& lim, const std::string& as,
@@ -423,93 +372,20 @@ caf::expected<decision> undo(db& d, const rule_limits& lim, const std::string& a
   auto ctx = load_context(d, as, id);
   if (!ctx)
     return std::move(ctx.error());
-  auto& c = ctx->c;
-  bool up_admin = ctx->at_up.cm == level::admin;
-  bool down_admin = ctx->at_down.cm == level::admin;
-  if (!up_admin && !down_admin)
-    return denied("undo", c.downstream);
   auto now = clock::now();
-  auto at = format_time(now);
-  auto window_open = [&](const std::optional<std::string>& from) {
-    if (!from)
-      return false;
-    // `from` + window > now  <=>  from > now - window (times sort as text).
-    return *from > format_time(now - lim.undo_window);
-  };
-  // R9: the upstream undo applies to an active, manually approved connection
-  // still in its window; otherwise (or for a downstream-only admin) the
-  // downstream undo.
-  bool upstream_undo = up_admin
-                       && (!down_admin
-                           || (c.state == "active" && c.manual_approval
-                               && window_open(c.decided_at)));
-  if (upstream_undo) {
-    if (c.state != "active" || !c.manual_approval)
-      return make_error(ec::invalid_state, c.id, c.state);
-    if (!window_open(c.decided_at))
-      return make_error(ec::undo_window_expired, c.id);
-    c.state = "awaiting_approval";
-    c.decided_by.reset();
-    c.decided_at.reset();
-    c.manual_approval = false;
-    // The downstream's own window still runs from its request.
-    c.undo_until.reset();
-    if (auto requested = parse_time(c.requested_at); requested && window_open(c.requested_at))
-      c.undo_until = at_plus(*requested, lim.undo_window);
-    save(d, c, c.downstream);
-    sql::stmt q(d, "UPDATE connections SET expires_at = ? WHERE id = ?");
-    q.bind(1, at_plus(now, lim.request_ttl));
-    q.bind(2, id);
-    q.exec();
-    remove_unpublished_copies(d, id);
-    decision out{c,
-                 {conn_event(c, "undone", c.upstream, ctx->u.id, at, std::nullopt,
-                             R"({"side":"upstream","to":"awaiting_approval"})")},
-                 c.downstream};
-    record(d, out.events.back());
-  notifications::enqueue(d, out.events.back(), out.conn);
-    return out;
-  }
-  if (!is_live(c.state))
-    return make_error(ec::invalid_state, c.id, c.state);
-  // The downstream's window runs from its request, or from the auto-approval.
-  auto from = c.state == "active" && !c.manual_approval ? c.decided_at : c.requested_at;
-  if (!window_open(from))
-    return make_error(ec::undo_window_expired, c.id);
-  c.state = "cancelled";
-  c.ended_by = ctx->u.id;
-  c.ended_at = at;
-  c.undo_until.reset();
-  save(d, c, c.upstream);
-  remove_unpublished_copies(d, id);
-  decision out{c,
-               {conn_event(c, "undone", c.downstream, ctx->u.id, at, std::nullopt,
-                           R"({"side":"downstream","to":"cancelled"})")},
-               c.upstream};
-  record(d, out.events.back());
-  notifications::enqueue(d, out.events.back(), out.conn);
-  return out;
+  auto side = rules::choose_undo(ctx->c, ctx->at_up, ctx->at_down, now, lim);
+  if (!side)
+    return std::move(side.error());
+  if (*side == rules::undo_side::upstream)
+    return applied(d, rules::decide_upstream_undo(ctx->c, ctx->u.id, now, lim));
+  return applied(d, rules::decide_downstream_undo(ctx->c, ctx->u.id, now, lim));
 }
 
 caf::expected<decision> cancel(db& d, const std::string& as, const std::string& id) {
   auto ctx = load_context(d, as, id);
   if (!ctx)
     return std::move(ctx.error());
-  auto& c = ctx->c;
-  if (ctx->at_down.cm < level::admin)
-    return denied("cancel", c.downstream);
-  if (c.state != "awaiting_approval")
-    return make_error(ec::invalid_state, c.id, c.state);
-  auto at = now_string();
-  c.state = "cancelled";
-  c.ended_by = ctx->u.id;
-  c.ended_at = at;
-  c.undo_until.reset();
-  save(d, c, c.upstream);
-  decision out{c, {conn_event(c, "cancelled", c.downstream, ctx->u.id, at)}, c.upstream};
-  record(d, out.events.back());
-  notifications::enqueue(d, out.events.back(), out.conn);
-  return out;
+  return applied(d, rules::decide_cancel(ctx->c, ctx->at_down, ctx->u.id, clock::now()));
 }
 
 caf::expected<decision> disconnect(db& d, const std::string& as, const std::string& id,
@@ -517,68 +393,27 @@ caf::expected<decision> disconnect(db& d, const std::string& as, const std::stri
   auto ctx = load_context(d, as, id);
   if (!ctx)
     return std::move(ctx.error());
-  auto& c = ctx->c;
-  bool down_admin = ctx->at_down.cm == level::admin;
-  bool up_admin = ctx->at_up.cm == level::admin;
-  if (!down_admin && !up_admin)
-    return denied("disconnect", c.downstream);
-  if (reason.find_first_not_of(" \t\r\n") == std::string::npos)
-    return make_error(ec::reason_required);
-  if (!accept_terms)
-    return make_error(ec::terms_not_accepted);
-  if (c.state != "active")
-    return make_error(ec::invalid_state, c.id, c.state);
-  auto at = now_string();
-  // The side the caller acts for: the downstream when admin on both.
-  const auto& side = down_admin ? c.downstream : c.upstream;
-  const auto& peer = down_admin ? c.upstream : c.downstream;
-  c.state = "disconnected";
-  c.ended_by = ctx->u.id;
-  c.ended_at = at;
-  c.reason = reason;
-  c.undo_until.reset();
-  save(d, c, peer);
-  // R11: permanent for the downstream. R12: nothing new is copied.
-  sql::stmt p(d, "UPDATE projects SET permanently_disconnected = 1 WHERE id = ?");
-  p.bind(1, c.downstream);
-  p.exec();
-  sql::stmt jobs(d, "DELETE FROM sync_jobs WHERE connection = ? AND state IN ('pending', 'failed')");
-  jobs.bind(1, id);
-  jobs.exec();
-  decision out{c, {conn_event(c, "disconnected", side, ctx->u.id, at, reason)}, peer};
-  record(d, out.events.back());
-  notifications::enqueue(d, out.events.back(), out.conn);
-  return out;
+  return applied(d, rules::decide_disconnect(ctx->c, ctx->at_up, ctx->at_down, ctx->u.id,
+                                             reason, accept_terms, clock::now()));
 }
 
 caf::expected<decision> expire(db& d, const std::string& id) {
   auto c = find(d, id);
   if (!c)
     return std::move(c.error());
-  auto at = now_string();
-  sql::stmt q(d, "SELECT expires_at FROM connections WHERE id = ?");
-  q.bind(1, id);
-  q.executeStep();
-  if (c->state != "awaiting_approval" || q.getColumn(0).isNull()
-      || q.getColumn(0).getString() > at)
+  auto t = rules::decide_expire(*c, expires_at_of(d, id), clock::now());
+  if (!t)
     return decision{std::move(*c), {}, {}};
-  c->state = "expired";
-  c->ended_at = at;
-  c->undo_until.reset();
-  save(d, *c, c->upstream);
-  decision out{*c, {conn_event(*c, "expired", c->downstream, std::nullopt, at)}, c->upstream};
-  record(d, out.events.back());
-  notifications::enqueue(d, out.events.back(), out.conn);
-  return out;
+  return apply(d, *t, false);
 }
 
 caf::expected<void> acknowledged(db& d, const std::string& id, const std::string& peer,
-                                 const std::string& state) {
+                                 conn_state state) {
   sql::stmt q(d, "UPDATE connections SET peer_unacked = NULL "
                  "WHERE id = ? AND peer_unacked = ? AND state = ?");
   q.bind(1, id);
   q.bind(2, peer);
-  q.bind(3, state);
+  q.bind(3, to_string(state));
   q.exec();
   return {};
 }
@@ -592,10 +427,10 @@ caf::expected<settings> set_distribution(db& d, const std::string& as,
   auto u = directory::find_user(d, as);
   if (!u)
     return std::move(u.error());
-  auto p = load_project(d, project);
-  if (!p)
-    return std::move(p.error());
-  if (levels_of(d, *u, *p).cm < level::admin)
+  auto company = company_of(d, project);
+  if (company.empty())
+    return make_error(ec::not_found, std::string{"project"}, project);
+  if (!rules::may_configure_distribution(levels_of(d, *u, project, company)))
     return denied("configure_distribution", project);
   if (mode == "all_admins" && !users.empty())
     return make_error(ec::invalid_parameter, std::string{"users"});
@@ -605,7 +440,7 @@ caf::expected<settings> set_distribution(db& d, const std::string& as,
     if (!member)
       return std::move(member.error());
     // Each listed user must be a cm admin there or a company admin.
-    if (levels_of(d, *member, *p).cm < level::admin)
+    if (!rules::may_configure_distribution(levels_of(d, *member, project, company)))
       return make_error(ec::invalid_parameter, std::string{"users"});
     if (std::find(ids.begin(), ids.end(), member->id) == ids.end())
       ids.push_back(member->id);
@@ -637,7 +472,7 @@ caf::expected<bool> set_approval_mode(db& d, const std::string& as, const std::s
   if (!c)
     return std::move(c.error());
   // R7: only a company admin of that company. The error names the company.
-  if (!u->company_admin || u->company != company)
+  if (!rules::may_set_approval(actor_of(*u), company))
     return denied("set_approval_mode", company);
   if (c->auto_approve == auto_approve)
     return auto_approve;
@@ -681,10 +516,10 @@ namespace {
 
 /// The view permission of SPEC §4 on one project.
 caf::error check_view(db& d, const user& u, const std::string& project) {
-  auto p = load_project(d, project);
-  if (!p)
-    return std::move(p.error());
-  if (levels_of(d, u, *p).cm < level::read_only)
+  auto company = company_of(d, project);
+  if (company.empty())
+    return make_error(ec::not_found, std::string{"project"}, project);
+  if (!rules::may_view(levels_of(d, u, project, company)))
     return denied("view", project);
   return {};
 }

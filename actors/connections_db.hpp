@@ -15,6 +15,7 @@
 // refusal changes nothing).
 
 #include "actors/model.hpp"
+#include "actors/rules.hpp"
 
 #include <caf/expected.hpp>
 
@@ -28,13 +29,6 @@ class Database;
 }
 
 namespace projlink {
-
-/// The configured limits the rules use (SPEC §8 `connections`).
-struct rule_limits {
-  std::chrono::milliseconds undo_window{std::chrono::minutes{5}};
-  std::chrono::milliseconds request_ttl{std::chrono::hours{24 * 30}};
-  int64_t max_revisions = 100'000;
-};
 
 /// The outcome of one decision: the connection as committed, the history
 /// entries written with it (seq filled in), and the peer project that must
@@ -107,7 +101,7 @@ caf::expected<decision> expire(db& d, const std::string& id);
 
 /// Clears the "peer has not acknowledged" mark once `peer` confirmed `state`.
 caf::expected<void> acknowledged(db& d, const std::string& id, const std::string& peer,
-                                 const std::string& state);
+                                 conn_state state);
 
 // -- settings (writes) -------------------------------------------------------
 

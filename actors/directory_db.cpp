@@ -44,8 +44,9 @@ company read_company(Statement& q) {
 
 project read_project(Statement& q) {
   return {q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
-          q.getColumn(3).getInt() != 0, q.getColumn(4).getString(), q.getColumn(5).getInt() != 0,
-          q.getColumn(6).getInt64()};
+          q.getColumn(3).getInt() != 0,
+          parse_project_role(q.getColumn(4).getString()).value_or(project_role::none),
+          q.getColumn(5).getInt() != 0, q.getColumn(6).getInt64()};
 }
 
 user read_user(Statement& q) {

@@ -21,8 +21,45 @@ std::optional<level> parse_level(const std::string& s) {
   return std::nullopt;
 }
 
-bool is_live(const std::string& state) {
-  return state == "awaiting_approval" || state == "active";
+namespace {
+
+constexpr const char* role_names[] = {"none", "upstream", "downstream"};
+
+} // namespace
+
+const char* to_string(project_role x) {
+  return role_names[static_cast<size_t>(x)];
+}
+
+std::optional<project_role> parse_project_role(const std::string& s) {
+  for (size_t i = 0; i < std::size(role_names); ++i)
+    if (s == role_names[i])
+      return static_cast<project_role>(i);
+  return std::nullopt;
+}
+
+namespace {
+
+constexpr const char* conn_state_names[] = {"requesting", "awaiting_approval", "active",
+                                            "rejected",   "refused",           "cancelled",
+                                            "expired",    "disconnected"};
+
+} // namespace
+
+const char* to_string(conn_state x) {
+  return conn_state_names[static_cast<size_t>(x)];
+}
+
+std::optional<conn_state> parse_conn_state(const std::string& s) {
+  for (size_t i = 0; i < std::size(conn_state_names); ++i)
+    if (s == conn_state_names[i])
+      return static_cast<conn_state>(i);
+  return std::nullopt;
+}
+
+bool is_live(conn_state x) {
+  return x == conn_state::requesting || x == conn_state::awaiting_approval
+         || x == conn_state::active;
 }
 
 std::string format_time(std::chrono::system_clock::time_point t) {

@@ -30,12 +30,18 @@ typename Inspector::result_type inspect(Inspector& f, company& x) {
   return f(x.id, x.name, x.auto_approve);
 }
 
+/// A project's role (SPEC §1, R6): fixed when its first connection becomes active.
+enum class project_role : uint8_t { none = 0, upstream, downstream };
+
+const char* to_string(project_role x);
+std::optional<project_role> parse_project_role(const std::string& s);
+
 struct project {
   std::string id;
   std::string company;
   std::string name;
   bool active = true;
-  std::string role = "none"; ///< none | upstream | downstream
+  project_role role = project_role::none;
   bool permanently_disconnected = false;
   int64_t revisions = 0;
 };
@@ -124,13 +130,34 @@ typename Inspector::result_type inspect(Inspector& f, opt_ref<T>& r) {
   }
 }
 
-/// States of a connection (SPEC §3).
-/// awaiting_approval and active are "live": at most one per downstream (R3).
+/// States of a connection (SPEC §3). requesting, awaiting_approval and
+/// active are "live": at most one per downstream (R3). requesting and
+/// refused occur only across nodes (§13).
+enum class conn_state : uint8_t {
+  requesting,
+  awaiting_approval,
+  active,
+  rejected,
+  refused,
+  cancelled,
+  expired,
+  disconnected,
+};
+
+/// The SPEC name, e.g. `awaiting_approval`.
+const char* to_string(conn_state x);
+/// Parses a SPEC name.
+std::optional<conn_state> parse_conn_state(const std::string& s);
+
+/// True for requesting, awaiting_approval and active (R3, R5).
+bool is_live(conn_state x);
+
+/// A connection record (SPEC §3, §6.2 `Connection`).
 struct connection {
   std::string id;
   std::string upstream;
   std::string downstream;
-  std::string state; ///< awaiting_approval | active | rejected | cancelled | expired | disconnected
+  conn_state state = conn_state::awaiting_approval;
   std::string requested_by;
   std::string requested_at;
   std::optional<std::string> decided_by;
@@ -149,8 +176,6 @@ typename Inspector::result_type inspect(Inspector& f, connection& x) {
            opt(x.undo_until), x.manual_approval);
 }
 
-/// True for awaiting_approval and active.
-bool is_live(const std::string& state);
 
 /// One history entry (R15). A connection's event is listed for both projects:
 /// `project` is the side where it happened, `peer` the other side.

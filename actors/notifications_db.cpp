@@ -53,7 +53,7 @@ struct target {
 std::optional<target> target_of(const event& e, const connection& c) {
   const auto& k = e.kind;
   if (k == "requested")
-    return c.state == "awaiting_approval" ? std::optional<target>{{"connection_requested", true, false}}
+    return c.state == conn_state::awaiting_approval ? std::optional<target>{{"connection_requested", true, false}}
                                           : std::nullopt; // auto-approved: connection_created
   if (k == "auto_approved" || k == "approved")
     return target{"connection_created", true, true};

@@ -75,7 +75,7 @@ void publish(self_ptr self, const std::vector<event>& events) {
 /// What follows every committed decision this actor made.
 void after_commit(self_ptr self, const decision& d) {
   publish(self, d.events);
-  if (d.conn.state == "awaiting_approval" && !d.events.empty())
+  if (d.conn.state == conn_state::awaiting_approval && !d.events.empty())
     caf::anon_send(self->state.env.registry, atom::schedule_v);
   if (!d.peer.empty() && d.peer != self->state.id)
     inform_peer(self->system(), self->state.env, d.conn, d.peer);
@@ -116,7 +116,7 @@ void send_request(self_ptr self, queued_request q, std::string id, int tries_lef
     .then(
       [=](decision& d) mutable {
         q.promise.deliver(d.conn);
-        if (d.conn.state == "awaiting_approval" && !d.events.empty())
+        if (d.conn.state == conn_state::awaiting_approval && !d.events.empty())
           caf::anon_send(self->state.env.registry, atom::schedule_v);
         // The upstream's decision reached us: clear its "unacked" mark.
         if (d.peer == self->state.id) {
@@ -227,7 +227,7 @@ project_actor::behavior_type project_behavior(self_ptr self, std::string id, pro
     // sync hooks in here). Repeats are harmless.
     [=](atom::update, connection& c) {
       self->state.last_active = self->clock().now();
-      spdlog::debug("project {}: peer decision on {}: {}", self->state.id, c.id, c.state);
+      spdlog::debug("project {}: peer decision on {}: {}", self->state.id, c.id, to_string(c.state));
       return atom::ack_v;
     },
     [=](atom::tick) {

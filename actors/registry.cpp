@@ -74,7 +74,7 @@ void sweep(self_ptr self) {
                         caf::make_message(atom::expire_v, conn))
             .then(
               [=](connection& c) {
-                if (c.state == "expired")
+                if (c.state == conn_state::expired)
                   self->state.env.metrics->expired++;
               },
               [=, conn = conn](caf::error& e) {

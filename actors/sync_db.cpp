@@ -150,7 +150,7 @@ outcome remove(db& d, const connection& c, const std::string& upstream_revision)
 
 outcome apply_one(db& d, const connection& c, const sync_job& j) {
   // R12: after a disconnect (or an undo) nothing new is copied.
-  if (c.state != "active")
+  if (c.state != conn_state::active)
     return outcome::skipped;
   if (j.kind == "delete")
     return remove(d, c, j.upstream_revision);

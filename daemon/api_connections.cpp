@@ -23,7 +23,7 @@ json to_json(const connection& c) {
   json j{{"id", c.id},
          {"upstream", c.upstream},
          {"downstream", c.downstream},
-         {"state", c.state},
+         {"state", to_string(c.state)},
          {"requested_by", c.requested_by},
          {"requested_at", c.requested_at}};
   api::put(j, "decided_by", c.decided_by);

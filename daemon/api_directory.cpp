@@ -19,7 +19,7 @@ json to_json(const company& c) {
 json to_json(const project& p) {
   return {{"id", p.id},         {"company", p.company},
           {"name", p.name},     {"active", p.active},
-          {"role", p.role},     {"permanently_disconnected", p.permanently_disconnected},
+          {"role", to_string(p.role)},     {"permanently_disconnected", p.permanently_disconnected},
           {"revisions", p.revisions}};
 }
 

@@ -114,7 +114,7 @@ TEST_CASE("protocol: the upstream decides, the downstream answers and clears the
   t.sched->run();
   REQUIRE(*r);
   REQUIRE(**r);
-  CHECK((**r)->state == "active");
+  CHECK((**r)->state == conn_state::active);
   auto id = (**r)->id;
   CHECK(t.scalar("SELECT state FROM connections WHERE id = '" + id + "'") == "active");
   CHECK(t.scalar("SELECT peer_unacked FROM connections WHERE id = '" + id + "'") == "NULL");

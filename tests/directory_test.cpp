@@ -67,7 +67,7 @@ TEST_CASE("companies, projects and users are created, found and listed") {
   p.name = "Tower";
   auto created = directory::create_project(d, p);
   REQUIRE(created);
-  CHECK(created->role == "none");
+  CHECK(created->role == project_role::none);
   CHECK(created->active);
   REQUIRE(directory::create_user(d, {"alice", "Alice@GC.example", "Alice", "gc", true}));
   auto by_email = directory::find_user(d, "alice@gc.example");

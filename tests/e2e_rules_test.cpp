@@ -349,13 +349,16 @@ TEST_CASE("R13 a project with more than max_drawing_revisions cannot be connecte
     insert += "INSERT INTO revisions (id, project, drawing, revision, sha256, size, created_at) "
               "VALUES ('r" + std::to_string(i) + "', 'up', 1, '" + std::to_string(i)
               + "', 'aa', 1, '2026-01-01T00:00:00Z');\n";
+  // The count R13 uses is the one uploads, copies and deletes keep (projects.revisions).
+  insert += "UPDATE projects SET revisions = 3 WHERE id = 'up';\n";
   REQUIRE(sql(w.d, insert).status == 0);
   auto r = w.request("sa", "d1", "up");
   CHECK(error_of(r) == "io.projlink.Connections.TooManyRevisions");
   CHECK(params_of(r) == json{{"project", "up"}, {"count", 3}, {"limit", 2}});
   CHECK(params_of(w.call("List", {{"as", "sa"}, {"project", "d1"}}))["as_downstream"].empty());
   // Counting what exists now: one deleted revision brings it to the limit.
-  REQUIRE(sql(w.d, "UPDATE revisions SET deleted_at = '2026-01-02T00:00:00Z' WHERE id = 'r0';")
+  REQUIRE(sql(w.d, "UPDATE revisions SET deleted_at = '2026-01-02T00:00:00Z' WHERE id = 'r0';"
+                   "UPDATE projects SET revisions = 2 WHERE id = 'up';")
             .status
           == 0);
   CHECK(w.state(world::id(w.request("sa", "d1", "up"))) == "active");
