@@ -89,6 +89,7 @@ struct live_limits {
   std::atomic<int64_t> request_ttl_ms{int64_t{30} * 24 * 3600 * 1000};
   std::atomic<int64_t> max_revisions{100'000};
   std::atomic<int64_t> passivate_after_ms{10 * 60 * 1000};
+  std::atomic<int64_t> max_live{1'000'000};
   rule_limits rules() const {
     return {std::chrono::milliseconds{undo_window_ms.load()},
             std::chrono::milliseconds{request_ttl_ms.load()}, max_revisions.load()};
@@ -103,12 +104,15 @@ struct registry_metrics {
   std::atomic<uint64_t> failed{0};     ///< project actors that ended with an error
   std::atomic<uint64_t> resent{0};     ///< peer updates re-sent after a restart
   std::atomic<uint64_t> expired{0};    ///< requests expired by the timer
+  std::atomic<uint64_t> evicted{0};    ///< passivated early to stay within actors.max_live
+  std::atomic<uint64_t> unknown{0};    ///< messages for projects that do not exist (no actor)
 };
 
 /// What every project actor needs; owned by whoever spawns the registry and
 /// outliving every actor.
 struct project_env {
   caf::actor store;
+  caf::actor reader; ///< reads of committed state (the store in deterministic tests)
   caf::actor notifier; ///< kicked after every decision that queued notifications
   caf::actor sync;     ///< kicked when an activation queued a backfill
   caf::actor registry;
@@ -120,7 +124,10 @@ struct project_env {
 /// The registry / supervisor (actors/registry.cpp). Dynamically typed
 /// because it forwards any project message:
 ///   (route, project id, message)  -> whatever the project actor answers;
-///       spawns the actor on first use, holds messages while it passivates.
+///       on first use it checks (one read) that the project exists, and
+///       answers NotFound(project) without spawning anything if not; holds
+///       messages while an actor loads or passivates; keeps at most
+///       actors.max_live actors, passivating the least recently used.
 ///   (idle, project id, its address) -- from a project actor: passivate it.
 ///   (schedule)                    -- a pending request was created: re-arm
 ///                                    the expiry timer (R10).
@@ -128,9 +135,9 @@ struct project_env {
 ///                                    updates, expire what is due.
 ///   (status)                      -> live project actors (int64_t)
 ///   (shutdown)                    -- stop every project actor, then itself.
-caf::actor spawn_registry(caf::actor_system& sys, caf::actor store, caf::actor notifier,
-                          caf::actor sync, hub_actor hub, const live_limits* limits,
-                          registry_metrics* metrics);
+caf::actor spawn_registry(caf::actor_system& sys, caf::actor store, caf::actor reader,
+                          caf::actor notifier, caf::actor sync, hub_actor hub,
+                          const live_limits* limits, registry_metrics* metrics);
 
 hub_actor spawn_hub(caf::actor_system& sys);
 

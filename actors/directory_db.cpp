@@ -127,6 +127,10 @@ caf::expected<std::vector<company>> list_companies(db& d) {
 
 // --- projects ---------------------------------------------------------------
 
+caf::expected<bool> project_exists(db& d, const std::string& id) {
+  return exists(d, "SELECT 1 FROM projects WHERE id = ?", id);
+}
+
 caf::expected<project> get_project(db& d, const std::string& id) {
   sql::stmt q(d, std::string("SELECT ") + project_cols + " FROM projects WHERE id = ?");
   q.bind(1, id);

@@ -33,6 +33,8 @@ caf::expected<project> update_project(db& d, const std::string& id,
                                       const std::optional<std::string>& name,
                                       std::optional<bool> active);
 caf::expected<project> get_project(db& d, const std::string& id);
+/// True when a project `id` exists (one primary-key lookup).
+caf::expected<bool> project_exists(db& d, const std::string& id);
 caf::expected<std::vector<project>> list_projects(db& d, const std::optional<std::string>& company);
 
 caf::expected<user> create_user(db& d, const user& u);

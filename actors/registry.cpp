@@ -4,11 +4,13 @@
 // start, re-sends the peer updates nobody acknowledged.
 
 #include "actors/actors.hpp"
+#include "actors/directory_db.hpp"
 #include "actors/store.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <list>
 #include <unordered_map>
 
 namespace projlink {
@@ -17,17 +19,24 @@ namespace {
 
 constexpr auto store_timeout = std::chrono::seconds{60};
 
+/// One project's place in the registry. An entry is `loading` while the
+/// registry checks that the project exists, live with a handle after, and
+/// `draining` once asked to passivate; messages wait in `held` meanwhile.
 struct entry {
   project_actor handle;
-  /// Asked to passivate: new messages wait in `held` until it is down.
+  bool loading = false;
   bool draining = false;
   std::vector<std::pair<caf::response_promise, caf::message>> held;
+  /// Position in the registry's recency list (front: most recently used).
+  std::list<std::string>::iterator recent;
 };
 
 struct registry_state {
   project_env env;
   std::unordered_map<std::string, entry> actors;
   std::unordered_map<caf::actor_addr, std::string> names;
+  /// Live project ids, most recently used first (actors.max_live).
+  std::list<std::string> recency;
   /// Deadline the expiry timer is armed for (empty: not armed).
   std::string timer_at;
   static inline const char* name = "registry";
@@ -35,22 +44,96 @@ struct registry_state {
 
 using self_ptr = caf::stateful_actor<registry_state>*;
 
-entry& lookup(self_ptr self, const std::string& id) {
+void deliver(self_ptr self, const std::string& id, caf::response_promise rp, caf::message m);
+
+/// Passivates the least recently used live actors beyond actors.max_live.
+/// An actor asked to passivate finishes what it is doing first.
+void evict(self_ptr self) {
+  auto& st = self->state;
+  auto max_live = std::max<int64_t>(st.env.limits->max_live.load(), 1);
+  auto over = static_cast<int64_t>(st.recency.size()) - max_live;
+  for (auto it = st.recency.rbegin(); over > 0 && it != st.recency.rend(); ++it) {
+    auto& e = st.actors.at(*it);
+    if (e.loading || e.draining)
+      continue;
+    e.draining = true;
+    self->send(e.handle, atom::passivate_v);
+    st.env.metrics->evicted++;
+    --over;
+  }
+}
+
+/// Spawns the actor of `id`, whose project exists, and hands it what waited.
+void spawn(self_ptr self, const std::string& id) {
   auto& st = self->state;
   auto it = st.actors.find(id);
-  if (it != st.actors.end())
-    return it->second;
-  auto handle = spawn_project(self->system(), id, st.env);
-  self->monitor(handle);
-  st.names.emplace(handle.address(), id);
+  if (it == st.actors.end() || !it->second.loading)
+    return;
+  auto& e = it->second;
+  e.handle = spawn_project(self->system(), id, st.env);
+  e.loading = false;
+  self->monitor(e.handle);
+  st.names.emplace(e.handle.address(), id);
   st.env.metrics->live++;
   st.env.metrics->spawned++;
-  return st.actors.emplace(id, entry{std::move(handle), false, {}}).first->second;
+  auto held = std::move(e.held);
+  e.held.clear();
+  for (auto& [rp, m] : held)
+    rp.delegate(caf::actor_cast<caf::actor>(e.handle), std::move(m));
+  evict(self);
+}
+
+/// First use of `id`: one read checks that the project exists. A project
+/// that does not exist gets no actor: what waited is answered NotFound.
+void load(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  st.recency.push_front(id);
+  auto& e = st.actors.emplace(id, entry{}).first->second;
+  e.loading = true;
+  e.recent = st.recency.begin();
+  self
+    ->request(st.env.reader, store_timeout, atom::read_v,
+              make_store_fn([id](SQLite::Database& db) { return directory::project_exists(db, id); }))
+    .then(
+      [=](bool exists) {
+        if (exists) {
+          spawn(self, id);
+          return;
+        }
+        auto& st = self->state;
+        auto it = st.actors.find(id);
+        if (it == st.actors.end())
+          return;
+        auto held = std::move(it->second.held);
+        st.recency.erase(it->second.recent);
+        st.actors.erase(it);
+        st.env.metrics->unknown += held.size();
+        for (auto& [rp, m] : held)
+          rp.deliver(make_error(ec::not_found, std::string{"project"}, id));
+      },
+      [=](caf::error& err) {
+        auto& st = self->state;
+        auto it = st.actors.find(id);
+        if (it == st.actors.end())
+          return;
+        auto held = std::move(it->second.held);
+        st.recency.erase(it->second.recent);
+        st.actors.erase(it);
+        for (auto& [rp, m] : held)
+          rp.deliver(err);
+      });
 }
 
 void deliver(self_ptr self, const std::string& id, caf::response_promise rp, caf::message m) {
-  auto& e = lookup(self, id);
-  if (e.draining) {
+  auto& st = self->state;
+  auto it = st.actors.find(id);
+  if (it == st.actors.end()) {
+    load(self, id);
+    it = st.actors.find(id);
+  }
+  auto& e = it->second;
+  st.recency.splice(st.recency.begin(), st.recency, e.recent);
+  if (e.loading || e.draining) {
     e.held.emplace_back(std::move(rp), std::move(m));
     return;
   }
@@ -98,11 +181,18 @@ void sweep(self_ptr self) {
       [=](caf::error& e) { spdlog::error("expiry sweep failed: {}", caf::to_string(e)); });
 }
 
-caf::behavior registry(self_ptr self, caf::actor store, caf::actor notifier, caf::actor sync,
-                       hub_actor hub, const live_limits* limits, registry_metrics* metrics) {
+caf::behavior registry(self_ptr self, caf::actor store, caf::actor reader, caf::actor notifier,
+                       caf::actor sync, hub_actor hub, const live_limits* limits,
+                       registry_metrics* metrics) {
   auto& st = self->state;
-  st.env = project_env{std::move(store), std::move(notifier), std::move(sync),
-                       caf::actor_cast<caf::actor>(self), std::move(hub), limits, metrics};
+  st.env = project_env{std::move(store),
+                       std::move(reader),
+                       std::move(notifier),
+                       std::move(sync),
+                       caf::actor_cast<caf::actor>(self),
+                       std::move(hub),
+                       limits,
+                       metrics};
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     auto n = st.names.find(dm.source);
@@ -122,6 +212,7 @@ caf::behavior registry(self_ptr self, caf::actor store, caf::actor notifier, caf
       spdlog::error("project actor {} failed: {}; it restarts on next use", id,
                     caf::to_string(dm.reason));
     }
+    st.recency.erase(it->second.recent);
     st.actors.erase(it);
     // Messages that arrived while it passivated go to its successor.
     for (auto& [rp, m] : held)
@@ -216,11 +307,11 @@ caf::behavior informer(caf::stateful_actor<informer_state>* self, project_env en
 
 } // namespace
 
-caf::actor spawn_registry(caf::actor_system& sys, caf::actor store, caf::actor notifier,
-                          caf::actor sync, hub_actor hub, const live_limits* limits,
-                          registry_metrics* metrics) {
-  return sys.spawn(registry, std::move(store), std::move(notifier), std::move(sync),
-                   std::move(hub), limits, metrics);
+caf::actor spawn_registry(caf::actor_system& sys, caf::actor store, caf::actor reader,
+                          caf::actor notifier, caf::actor sync, hub_actor hub,
+                          const live_limits* limits, registry_metrics* metrics) {
+  return sys.spawn(registry, std::move(store), std::move(reader), std::move(notifier),
+                   std::move(sync), std::move(hub), limits, metrics);
 }
 
 void inform_peer(caf::actor_system& sys, const project_env& env, connection conn,

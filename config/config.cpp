@@ -314,7 +314,8 @@ public:
           [&](const YAML::Node& n, const std::string& k) {
             map(n, k,
                 {{"scheduler_threads", integer(c.actors.scheduler_threads, 0, 512)},
-                 {"passivate_after", dur(c.actors.passivate_after)}});
+                 {"passivate_after", dur(c.actors.passivate_after)},
+                 {"max_live", integer(c.actors.max_live, 1, 100'000'000)}});
           }},
          {"logging", [&](const YAML::Node& n, const std::string& k) {
             map(n, k,

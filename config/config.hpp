@@ -73,6 +73,7 @@ struct config {
   struct {
     uint32_t scheduler_threads = 0;
     duration passivate_after = std::chrono::minutes{10};
+    uint64_t max_live = 1'000'000; ///< live project actors; least recently used passivated first
   } actors;
   struct {
     std::string level = "info";

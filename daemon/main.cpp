@@ -142,6 +142,7 @@ void apply_limits(const config& cfg, live_limits& l) {
   l.request_ttl_ms = cfg.connections.request_ttl.count();
   l.max_revisions = static_cast<int64_t>(cfg.connections.max_drawing_revisions);
   l.passivate_after_ms = cfg.actors.passivate_after.count();
+  l.max_live = static_cast<int64_t>(cfg.actors.max_live);
 }
 
 /// What a reload cannot change while running.
@@ -223,8 +224,8 @@ int run(const options& opts, config cfg) {
                                    static_cast<int64_t>(cfg.sync.retry.attempts)},
                         &sync_stats);
   svc.sync_stats = &sync_stats;
-  svc.registry = spawn_registry(sys, svc.store, notifier, svc.sync, svc.hub, &limits,
-                                &registry_stats);
+  svc.registry = spawn_registry(sys, svc.store, svc.reader, notifier, svc.sync, svc.hub,
+                                &limits, &registry_stats);
   svc.registry_stats = &registry_stats;
   // Re-send what peers did not acknowledge and expire what fell due while
   // the daemon was down, before the first call is served.

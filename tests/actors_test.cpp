@@ -65,7 +65,7 @@ struct deterministic {
     sched = &dynamic_cast<caf::scheduler::test_coordinator&>(sys->scheduler());
     store = spawn_store(*sys, db, &store_stats, false);
     hub = spawn_hub(*sys);
-    registry = spawn_registry(*sys, store, caf::actor{}, caf::actor{}, hub, &limits, &stats);
+    registry = spawn_registry(*sys, store, store, caf::actor{}, caf::actor{}, hub, &limits, &stats);
   }
 
   ~deterministic() {

@@ -338,7 +338,15 @@ TEST_CASE("R12 after a disconnect nothing new is queued for copying") {
                                           {"reason", "done"},
                                           {"accept_terms", true}}))
             .empty());
-  CHECK(sql(w.d, "SELECT count(*) FROM sync_jobs WHERE connection = '" + a + "';").out == "0\n");
+  // The queued job is dropped, or, if a sync worker had already claimed it,
+  // it ends without copying (R12): nothing stays queued, nothing arrives.
+  auto unfinished = "SELECT count(*) FROM sync_jobs WHERE connection = '" + a
+                    + "' AND state IN ('pending', 'running', 'failed');";
+  auto end = std::chrono::steady_clock::now() + 30s;
+  while (sql(w.d, unfinished).out != "0\n" && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(20ms);
+  CHECK(sql(w.d, unfinished).out == "0\n");
+  CHECK(sql(w.d, "SELECT count(*) FROM revisions WHERE project = 'd1';").out == "0\n");
 }
 
 TEST_CASE("R13 a project with more than max_drawing_revisions cannot be connected") {
@@ -416,4 +424,51 @@ TEST_CASE("R15 every state change is in the history of both projects, durable ac
   auto r = w.call("History", {{"as", "otto"}, {"project", "d1"}});
   CHECK(error_of(r) == "io.projlink.Connections.PermissionDenied");
   CHECK(params_of(r) == json{{"action", "view"}, {"project", "d1"}});
+}
+
+TEST_CASE("actors: a call naming a project that does not exist spawns no actor") {
+  world w;
+  auto live = [&] {
+    auto r = w.c->call("io.projlink.Daemon.GetStatus", json::object());
+    REQUIRE(error_of(r).empty());
+    return r["parameters"]["live_project_actors"].get<int64_t>();
+  };
+  auto before = live();
+  for (int i = 0; i < 200; ++i) {
+    auto r = w.request("sa", "nope-" + std::to_string(i), "up");
+    REQUIRE(error_of(r) == "io.projlink.Connections.NotFound");
+    CHECK(params_of(r) == json{{"kind", "project"}, {"id", "nope-" + std::to_string(i)}});
+    r = w.call("Request", {{"as", "sa"}, {"downstream", "d1"}, {"upstream", "nope-x" + std::to_string(i)}});
+    REQUIRE(error_of(r) == "io.projlink.Connections.NotFound");
+  }
+  // d1 itself exists and is live now (the second call reached it); the
+  // made-up projects got nothing.
+  CHECK(live() <= before + 1);
+}
+
+TEST_CASE("actors: live project actors stay within actors.max_live, least recently used first") {
+  world w{"", "  max_live: 3\n"};
+  auto live = [&] {
+    auto r = w.c->call("io.projlink.Daemon.GetStatus", json::object());
+    REQUIRE(error_of(r).empty());
+    return r["parameters"]["live_project_actors"].get<int64_t>();
+  };
+  // Five downstreams and one upstream: six projects used.
+  for (const char* d : {"d1", "d2", "d3", "d4", "d5"})
+    CHECK(w.state(world::id(w.request("sa", d, "up"))) == "active");
+  auto end = std::chrono::steady_clock::now() + 30s;
+  while (live() > 3 && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(20ms);
+  CHECK(live() <= 3);
+  // Passivated actors lose nothing: their state is in the store.
+  for (const char* d : {"d1", "d2", "d3", "d4", "d5"}) {
+    auto lists = params_of(w.call("List", {{"as", "sa"}, {"project", d}}));
+    REQUIRE(lists["as_downstream"].size() == 1);
+    CHECK(lists["as_downstream"][0]["state"] == "active");
+  }
+  // ...and they decide as before when used again.
+  auto c1 = params_of(w.call("List", {{"as", "sa"}, {"project", "d1"}}))["as_downstream"][0]["id"];
+  CHECK(params_of(w.call("Disconnect", {{"as", "sa"}, {"connection", c1}, {"reason", "done"},
+                                        {"accept_terms", true}}))["connection"]["state"]
+        == "disconnected");
 }
