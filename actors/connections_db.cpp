@@ -65,8 +65,8 @@ void save(db& d, const connection& c, const std::string& peer) {
   q.exec();
 }
 
-/// Appends a history entry; fills in its seq.
-void record(db& d, event& e) {
+/// Appends one history row; fills in its seq.
+void append(db& d, event& e) {
   sql::stmt q(d, "INSERT INTO events (at, kind, project, peer, connection, user, reason, detail) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   q.bind(1, e.at);
@@ -82,6 +82,22 @@ void record(db& d, event& e) {
     q.bind(8, e.detail);
   q.exec();
   e.seq = d.getLastInsertRowid();
+}
+
+/// Records `e` in the history of its project and, for a connection event,
+/// in the history of the other project too (each project's history is its
+/// own: SPEC §6.2 Event). Returns the rows written, in seq order.
+std::vector<event> record(db& d, const event& e) {
+  std::vector<event> rows{e};
+  append(d, rows.back());
+  if (e.peer && *e.peer != e.project) {
+    event mirror = e;
+    mirror.project = *e.peer;
+    mirror.peer = e.project;
+    append(d, mirror);
+    rows.push_back(std::move(mirror));
+  }
+  return rows;
 }
 
 /// A connection event on `side` (the project where it happened).
@@ -274,9 +290,9 @@ decision apply(db& d, rules::transition& t, bool insert) {
   decision out{c, {}, t.peer};
   for (auto& spec : t.events) {
     auto e = conn_event(c, spec.kind, spec.side, spec.user, t.at, spec.reason, spec.detail);
-    record(d, e);
+    auto rows = record(d, e);
     notifications::enqueue(d, e, c);
-    out.events.push_back(std::move(e));
+    out.events.insert(out.events.end(), rows.begin(), rows.end());
   }
   if (t.start_sync) {
     auto started = sync::start(d, c); // the backfill (SPEC §5)
@@ -293,8 +309,8 @@ caf::expected<decision> applied(db& d, caf::expected<rules::transition> t) {
 
 } // namespace
 
-void record_event(db& d, event& e) {
-  record(d, e);
+std::vector<event> record_event(db& d, const event& e) {
+  return record(d, e);
 }
 
 std::string new_id() {
@@ -457,7 +473,7 @@ caf::expected<settings> set_distribution(db& d, const std::string& as,
   e.project = project;
   e.user = u->id;
   e.detail = json{{"mode", mode}, {"users", ids}}.dump();
-  record(d, e);
+  append(d, e);
   if (written != nullptr)
     written->push_back(e);
   return get_settings(d, as, project);
@@ -496,7 +512,7 @@ caf::expected<bool> set_approval_mode(db& d, const std::string& as, const std::s
     events.push_back(std::move(e));
   }
   for (auto& e : events)
-    record(d, e);
+    append(d, e);
   if (written != nullptr)
     written->insert(written->end(), events.begin(), events.end());
   return auto_approve;
@@ -566,7 +582,7 @@ caf::expected<std::vector<event>> history(db& d, const std::string& as,
   if (auto err = check_view(d, *u, project))
     return err;
   sql::stmt q(d, "SELECT seq, at, kind, project, peer, connection, user, reason, detail "
-                 "FROM events WHERE seq > ?1 AND (project = ?2 OR peer = ?2) "
+                 "FROM events WHERE project = ?2 AND seq > ?1 "
                  "ORDER BY seq LIMIT ?3");
   q.bind(1, after);
   q.bind(2, project);

@@ -70,8 +70,9 @@ namespace connections {
 
 using db = SQLite::Database;
 
-/// Appends a history entry; fills in its seq.
-void record_event(db& d, event& e);
+/// Records `e` in its project's history and, for a connection event
+/// (`peer` set), in the other project's too; returns the rows with their seq.
+std::vector<event> record_event(db& d, const event& e);
 
 /// A fresh connection id (`c-` + 16 hex digits).
 std::string new_id();

@@ -45,8 +45,9 @@ hub_actor::behavior_type hub(hub_actor::stateful_pointer<hub_state> self, std::s
         for (auto& w : ws) {
           if (!w.sink)
             continue;
-          bool covered = w.projects.count(e.project) > 0
-                         || (e.peer && w.projects.count(*e.peer) > 0);
+          // One row per project's history: a connection event reaches a
+          // Watch once for each of its projects it covers.
+          bool covered = w.projects.count(e.project) > 0;
           if (covered && !w.sink(e))
             w.sink = nullptr;
         }

@@ -74,9 +74,9 @@ std::optional<target> target_of(const event& e, const connection& c) {
   if (k == "sync_failed")
     return target{"sync_failed", true, true};
   if (k == "undone") {
-    // Undone by the upstream: the request waits for approval again.
+    // Undone by the upstream: the request waits for approval again (SPEC §10).
     if (e.detail.find("\"side\":\"upstream\"") != std::string::npos)
-      return target{"connection_requested", true, false};
+      return target{"connection_unapproved", true, true};
     return target{"request_cancelled", true, true};
   }
   return std::nullopt;
@@ -88,6 +88,8 @@ std::string headline(const std::string& name, const place& down, const place& up
     return "Connection requested: " + pair;
   if (name == "connection_created")
     return "Connection active: " + pair;
+  if (name == "connection_unapproved")
+    return "Connection approval undone: " + pair;
   if (name == "request_rejected")
     return "Connection request rejected: " + pair;
   if (name == "request_cancelled")
@@ -116,6 +118,10 @@ std::string summary(const std::string& name, const place& down, const place& up)
   if (name == "connection_created")
     return d + " is now connected to " + u
            + ": its published drawings are copied, unpublished, into " + down.name + ".";
+  if (name == "connection_unapproved")
+    return "The approval of the connection of " + d + " to " + u
+           + " was undone: the request waits for approval again, and the copies not yet"
+             " published in " + down.name + " were removed.";
   if (name == "request_rejected")
     return "The request of " + d + " to connect to " + u + " was rejected.";
   if (name == "request_cancelled")

@@ -4,6 +4,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace projlink {
@@ -230,7 +231,39 @@ CREATE INDEX revisions_published_seq ON revisions(project, published_seq)
   WHERE published_seq IS NOT NULL;
 )sql";
 
-constexpr const char* migrations[] = {migration_1, migration_2, migration_3, migration_4};
+// Version 5: each project's history is its own (SPEC §6.2 Event): an event
+// of a connection becomes one row in the history of each of its projects,
+// `project` = that project and `peer` = the other. Existing rows are split in
+// their original order; seq becomes a plain rowid (no AUTOINCREMENT: events
+// are never deleted, so it still increases in commit order).
+constexpr const char* migration_5 = R"sql(
+CREATE TABLE events_v5 (
+  seq         INTEGER PRIMARY KEY,
+  at          TEXT NOT NULL,
+  kind        TEXT NOT NULL,
+  project     TEXT NOT NULL,
+  peer        TEXT,
+  connection  TEXT,
+  user        TEXT,
+  reason      TEXT,
+  detail      TEXT
+);
+INSERT INTO events_v5 (at, kind, project, peer, connection, user, reason, detail)
+  SELECT at, kind, p, q, connection, user, reason, detail FROM (
+    SELECT seq, 0 AS side, at, kind, project AS p, peer AS q, connection, user, reason, detail
+      FROM events
+    UNION ALL
+    SELECT seq, 1 AS side, at, kind, peer AS p, project AS q, connection, user, reason, detail
+      FROM events WHERE peer IS NOT NULL AND peer <> project)
+  ORDER BY seq, side;
+DROP TABLE events;
+ALTER TABLE events_v5 RENAME TO events;
+CREATE INDEX events_by_project ON events(project, seq);
+CREATE INDEX events_by_connection ON events(connection, kind);
+)sql";
+
+constexpr const char* migrations[] = {migration_1, migration_2, migration_3, migration_4,
+                                      migration_5};
 
 } // namespace
 
@@ -238,7 +271,8 @@ int schema_version() {
   return static_cast<int>(std::size(migrations));
 }
 
-std::shared_ptr<SQLite::Database> open_database(const std::string& path, bool check_integrity) {
+std::shared_ptr<SQLite::Database> open_database(const std::string& path, bool check_integrity,
+                                                int up_to) {
   // NOMUTEX: a connection is used by one thread at a time (the store's).
   std::shared_ptr<SQLite::Database> db = std::make_shared<sql::database>(
     path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
@@ -259,7 +293,7 @@ std::shared_ptr<SQLite::Database> open_database(const std::string& path, bool ch
     throw std::runtime_error("database " + path + " has schema version " + std::to_string(version)
                              + ", newer than this build's " + std::to_string(schema_version())
                              + "; upgrade projlinkd");
-  for (int v = version; v < schema_version(); ++v) {
+  for (int v = version; v < std::min(up_to, schema_version()); ++v) {
     SQLite::Transaction tx(*db, SQLite::TransactionBehavior::IMMEDIATE);
     db->exec(migrations[v]);
     db->exec("PRAGMA user_version = " + std::to_string(v + 1));

@@ -20,6 +20,8 @@ int schema_version();
 /// quick_check when `check_integrity` (after an unclean shutdown: it reads
 /// the whole file) and then pending migrations. Throws std::runtime_error with a message fit
 /// for the log when the file is unusable or newer than this build.
-std::shared_ptr<SQLite::Database> open_database(const std::string& path, bool check_integrity);
+/// `up_to` stops the migrations at that version (tests of a migration).
+std::shared_ptr<SQLite::Database> open_database(const std::string& path, bool check_integrity,
+                                                int up_to = schema_version());
 
 } // namespace projlink

@@ -181,9 +181,9 @@ bool has_event(db& d, const std::string& connection, const char* kind) {
 }
 
 void emit(db& d, std::vector<event>& out, event e, const connection& c) {
-  connections::record_event(d, e);
+  auto rows = connections::record_event(d, e);
   notifications::enqueue(d, e, c);
-  out.push_back(std::move(e));
+  out.insert(out.end(), rows.begin(), rows.end());
 }
 
 bool cm_admin(db& d, const user& u, const std::string& project) {

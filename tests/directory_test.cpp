@@ -50,6 +50,31 @@ TEST_CASE("migrations create the schema once and record its version") {
   CHECK(t.db->execAndGet("PRAGMA user_version").getInt() == schema_version());
 }
 
+TEST_CASE("migration 5 splits each connection event into both projects' histories, in order") {
+  temp_db t;
+  t.db.reset();
+  for (auto suffix : {"", "-wal", "-shm"})
+    fs::remove(t.path + suffix);
+  t.db = open_database(t.path, false, 4);
+  REQUIRE(t.db->execAndGet("PRAGMA user_version").getInt() == 4);
+  t.db->exec("INSERT INTO events (at, kind, project, peer, connection) VALUES "
+             "('2026-01-01T00:00:00.000Z', 'requested', 'd', 'u', 'c-1'),"
+             "('2026-01-01T00:00:01.000Z', 'settings_changed', 'u', NULL, NULL),"
+             "('2026-01-01T00:00:02.000Z', 'approved', 'u', 'd', 'c-1')");
+  t.db.reset();
+  t.db = open_database(t.path, false);
+  CHECK(t.db->execAndGet("PRAGMA user_version").getInt() == schema_version());
+  SQLite::Statement q(*t.db, "SELECT group_concat(kind || ':' || project, ' ') FROM "
+                             "(SELECT kind, project FROM events ORDER BY seq)");
+  REQUIRE(q.executeStep());
+  CHECK(q.getColumn(0).getString()
+        == "requested:d requested:u settings_changed:u approved:u approved:d");
+  SQLite::Statement d(*t.db, "SELECT group_concat(kind, ' ') FROM "
+                             "(SELECT kind FROM events WHERE project = 'd' ORDER BY seq)");
+  REQUIRE(d.executeStep());
+  CHECK(d.getColumn(0).getString() == "requested approved");
+}
+
 TEST_CASE("a database newer than the build is refused") {
   temp_db t;
   t.db->exec("PRAGMA user_version = 999");

@@ -222,6 +222,26 @@ TEST_CASE("notifications: every event reaches the right Maildir recipients") {
   (void) d;
 }
 
+TEST_CASE("notifications: an upstream undo notifies connection_unapproved to both lists") {
+  world w;
+  auto box = w.d.dir / "outbox";
+  auto a = world::id(w.request("sa", "d1", "upm"));
+  REQUIRE(error_of(w.call("Approve", {{"as", "mcm"}, {"connection", a}})).empty());
+  auto r = w.call("Undo", {{"as", "mcm"}, {"connection", a}});
+  REQUIRE(error_of(r).empty());
+  CHECK(r["parameters"]["connection"]["state"] == "awaiting_approval");
+  std::multiset<triple> expected{
+    {"connection_requested", "upm", "mcm@gcm.test"},
+    {"connection_created", "upm", "mcm@gcm.test"},
+    {"connection_created", "d1", "dan@sub.test"},
+    {"connection_unapproved", "upm", "mcm@gcm.test"},
+    {"connection_unapproved", "d1", "dan@sub.test"},
+  };
+  REQUIRE(eventually([&] { return maildir(box).size() >= expected.size(); }));
+  std::this_thread::sleep_for(200ms); // nothing more arrives
+  CHECK(triples(maildir(box)) == expected);
+}
+
 TEST_CASE("notifications: an expired request notifies both sides") {
   world w{"connections:\n  request_ttl: 500ms\n"};
   auto a = world::id(w.request("sa", "d1", "upm"));

@@ -407,7 +407,10 @@ TEST_CASE("R15 every state change is in the history of both projects, durable ac
     CHECK(h[i]["seq"].get<int64_t>() > h[i - 1]["seq"].get<int64_t>());
   CHECK(h[4]["user"] == "mcm");
   CHECK(h[4]["reason"] == "finished");
-  CHECK(h[4]["project"] == "upm");
+  // Each project's history is its own: d1's row names d1, the other side is the peer.
+  CHECK(h[4]["project"] == "d1");
+  CHECK(h[4]["detail"]["peer"] == "upm");
+  CHECK(w.history("upm", "mcm")[4]["project"] == "upm");
   CHECK(h[4]["connection"] == b);
   CHECK(h[4]["at"].get<std::string>().size() == 24);
   // Paging.

@@ -21,7 +21,9 @@ TEST_CASE("Watch streams live events of a project until the client hangs up") {
   CHECK((*first)["continues"] == true);
   CHECK((*first)["parameters"]["event"]["kind"] == "requested");
   CHECK((*first)["parameters"]["event"]["connection"] == id);
-  CHECK((*first)["parameters"]["event"]["project"] == "d1");
+  // The watched project's own history row; the requesting side is its peer.
+  CHECK((*first)["parameters"]["event"]["project"] == "up");
+  CHECK((*first)["parameters"]["event"]["detail"]["peer"] == "d1");
   auto second = watcher->read();
   REQUIRE(second);
   CHECK((*second)["parameters"]["event"]["kind"] == "auto_approved");
@@ -145,6 +147,6 @@ TEST_CASE("projlinkctl watch prints one line per event") {
   auto r = run({"timeout", "1.5", bin, "--as", "ga", "watch", "up"},
                {{"PROJLINK_SOCKET", w.d.socket.string()}});
   t.join();
-  CHECK(r.out.find("requested  d1  connection=c-") != std::string::npos);
+  CHECK(r.out.find("requested  up  connection=c-") != std::string::npos);
   CHECK(r.out.find("auto_approved  up") != std::string::npos);
 }
