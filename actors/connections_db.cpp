@@ -291,7 +291,7 @@ decision apply(db& d, rules::transition& t, bool insert) {
   for (auto& spec : t.events) {
     auto e = conn_event(c, spec.kind, spec.side, spec.user, t.at, spec.reason, spec.detail);
     auto rows = record(d, e);
-    notifications::enqueue(d, e, c);
+    notifications::enqueue(d, rows.front(), c);
     out.events.insert(out.events.end(), rows.begin(), rows.end());
   }
   if (t.start_sync) {

@@ -147,28 +147,6 @@ std::string summary(const std::string& name, const place& down, const place& up)
   return name;
 }
 
-void insert(db& d, const std::string& at, const std::string& name, const std::string& project,
-            const std::string& connection, const std::vector<std::string>& to,
-            const std::string& subject, const std::string& body) {
-  sql::stmt q(d, "INSERT INTO outbox (at, event, project, connection, recipients, subject, body, "
-                 "state, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  q.bind(1, at);
-  q.bind(2, name);
-  q.bind(3, project);
-  q.bind(4, connection);
-  q.bind(5, json(to).dump());
-  q.bind(6, subject);
-  q.bind(7, body);
-  if (to.empty()) {
-    q.bind(8, "failed");
-    q.bind(9, "the distribution list of project " + project + " is empty");
-  } else {
-    q.bind(8, "pending");
-    q.bind(9);
-  }
-  q.exec();
-}
-
 std::vector<std::string> drawings_admins_of(db& d, const std::string& project) {
   std::vector<std::string> out;
   sql::stmt r(d, "SELECT u.email FROM access a JOIN users u ON u.id = a.user "
@@ -213,40 +191,153 @@ int enqueue(db& d, const event& e, const connection& c) {
   auto t = target_of(e, c);
   if (!t)
     return 0;
-  auto down = place_of(d, c.downstream);
-  auto up = place_of(d, c.upstream);
-  auto subject = "[projlink] " + headline(t->name, down, up);
+  // One row per list to notify, not yet expanded: the notifier resolves the
+  // recipients and renders the message later, in its own transactions.
+  sql::stmt q(d, "INSERT INTO outbox (at, event, project, connection, recipients, subject, body, "
+                 "state, event_seq, expanded) VALUES (?, ?, ?, ?, '[]', '', '', 'pending', ?, 0)");
   int n = 0;
-  for (const auto& [wanted, p] : {std::pair{t->downstream, &down}, std::pair{t->upstream, &up}}) {
+  for (const auto& [wanted, project] :
+       {std::pair{t->downstream, &c.downstream}, std::pair{t->upstream, &c.upstream}}) {
     if (!wanted)
       continue;
-    std::string body = summary(t->name, down, up) + "\n\n";
-    body += "Event:       " + t->name + "\n";
-    body += "Connection:  " + c.id + "\n";
-    body += "Downstream:  " + down.name + " (" + down.id + "), " + down.company + "\n";
-    body += "Upstream:    " + up.name + " (" + up.id + "), " + up.company + "\n";
-    body += "By:          " + who(d, e.user) + "\n";
-    body += "At:          " + e.at + "\n";
-    if (e.reason)
-      body += "Reason:      " + *e.reason + "\n";
-    if (!e.detail.empty() && e.kind != "undone")
-      body += "Details:     " + e.detail + "\n";
-    body += "\nYou receive this message because you are on the notification list of project "
-            + p->name + " (" + p->id + ").\n";
-    auto to = t->drawings_admins ? drawings_admins_of(d, p->id) : recipients_of(d, p->id);
-    for (const auto& addr : to)
-      insert(d, e.at, t->name, p->id, c.id, {addr}, subject, body);
-    if (to.empty())
-      insert(d, e.at, t->name, p->id, c.id, {}, subject, body);
-    n += static_cast<int>(std::max<size_t>(to.size(), 1));
+    q.reset();
+    q.bind(1, e.at);
+    q.bind(2, t->name);
+    q.bind(3, *project);
+    q.bind(4, c.id);
+    q.bind(5, e.seq);
+    q.exec();
+    ++n;
   }
   return n;
 }
 
+namespace {
+
+/// Whether `name` goes to the downstream's drawings admins instead of its list.
+bool to_drawings_admins(const std::string& name) {
+  return name == "initial_sync_complete" || name == "drawings_published_upstream"
+         || name == "drawings_deleted_upstream";
+}
+
+std::string render_body(const std::string& name, const event& e, const connection& c,
+                        const place& down, const place& up, const place& p,
+                        const std::string& by) {
+  std::string body = summary(name, down, up) + "\n\n";
+  body += "Event:       " + name + "\n";
+  body += "Connection:  " + c.id + "\n";
+  body += "Downstream:  " + down.name + " (" + down.id + "), " + down.company + "\n";
+  body += "Upstream:    " + up.name + " (" + up.id + "), " + up.company + "\n";
+  body += "By:          " + by + "\n";
+  body += "At:          " + e.at + "\n";
+  if (e.reason)
+    body += "Reason:      " + *e.reason + "\n";
+  if (!e.detail.empty() && e.kind != "undone")
+    body += "Details:     " + e.detail + "\n";
+  body += "\nYou receive this message because you are on the notification list of project "
+          + p.name + " (" + p.id + ").\n";
+  return body;
+}
+
+std::optional<event> load_event(db& d, int64_t seq) {
+  sql::stmt q(d, "SELECT at, kind, project, user, reason, detail FROM events WHERE seq = ?");
+  q.bind(1, seq);
+  if (!q.executeStep())
+    return std::nullopt;
+  event e;
+  e.seq = seq;
+  e.at = q.getColumn(0).getString();
+  e.kind = q.getColumn(1).getString();
+  e.project = q.getColumn(2).getString();
+  if (!q.getColumn(3).isNull())
+    e.user = q.getColumn(3).getString();
+  if (!q.getColumn(4).isNull())
+    e.reason = q.getColumn(4).getString();
+  if (!q.getColumn(5).isNull())
+    e.detail = q.getColumn(5).getString();
+  return e;
+}
+
+std::optional<connection> load_connection(db& d, const std::string& id) {
+  sql::stmt q(d, "SELECT upstream, downstream FROM connections WHERE id = ?");
+  q.bind(1, id);
+  if (!q.executeStep())
+    return std::nullopt;
+  connection c;
+  c.id = id;
+  c.upstream = q.getColumn(0).getString();
+  c.downstream = q.getColumn(1).getString();
+  return c;
+}
+
+} // namespace
+
+caf::expected<int64_t> expand(db& d, int64_t limit) {
+  struct queued {
+    int64_t id;
+    std::string name;
+    std::string project;
+    std::string connection;
+    int64_t seq;
+  };
+  std::vector<queued> rows;
+  {
+    sql::stmt q(d, "SELECT id, event, project, connection, event_seq FROM outbox "
+                   "WHERE expanded = 0 ORDER BY id LIMIT ?");
+    q.bind(1, limit);
+    while (q.executeStep())
+      rows.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(),
+                      q.getColumn(2).getString(), q.getColumn(3).getString(),
+                      q.getColumn(4).getInt64()});
+  }
+  sql::stmt first(d, "UPDATE outbox SET expanded = 1, recipients = ?, subject = ?, body = ?, "
+                     "state = ?, last_error = ? WHERE id = ?");
+  sql::stmt more(d, "INSERT INTO outbox (at, event, project, connection, recipients, subject, "
+                    "body, state, event_seq, expanded) "
+                    "SELECT at, event, project, connection, ?, subject, body, 'pending', "
+                    "event_seq, 1 FROM outbox WHERE id = ?");
+  for (const auto& r : rows) {
+    auto e = load_event(d, r.seq);
+    auto c = load_connection(d, r.connection);
+    std::vector<std::string> to;
+    std::string subject;
+    std::string body;
+    if (e && c) {
+      auto down = place_of(d, c->downstream);
+      auto up = place_of(d, c->upstream);
+      const auto& p = r.project == c->downstream ? down : up;
+      subject = "[projlink] " + headline(r.name, down, up);
+      body = render_body(r.name, *e, *c, down, up, p, who(d, e->user));
+      to = to_drawings_admins(r.name) ? drawings_admins_of(d, r.project)
+                                      : recipients_of(d, r.project);
+    }
+    first.reset();
+    first.bind(1, json(to.empty() ? std::vector<std::string>{} : std::vector{to[0]}).dump());
+    first.bind(2, subject);
+    first.bind(3, body);
+    if (to.empty()) {
+      first.bind(4, "failed");
+      first.bind(5, "the distribution list of project " + r.project + " is empty");
+    } else {
+      first.bind(4, "pending");
+      first.bind(5);
+    }
+    first.bind(6, r.id);
+    first.exec();
+    for (size_t i = 1; i < to.size(); ++i) {
+      more.reset();
+      more.bind(1, json(std::vector{to[i]}).dump());
+      more.bind(2, r.id);
+      more.exec();
+    }
+  }
+  return static_cast<int64_t>(rows.size());
+}
+
 caf::expected<std::vector<outbox_item>> due(db& d, const std::string& now, int64_t limit) {
   sql::stmt q(d, "SELECT id, at, event, project, connection, recipients, subject, body, attempts "
-                 "FROM outbox WHERE state = 'pending' AND (next_attempt_at IS NULL OR "
-                 "next_attempt_at <= ?) ORDER BY id LIMIT ?");
+                 "FROM outbox WHERE state = 'pending' AND expanded = 1 AND "
+                 "(next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?");
   q.bind(1, now);
   q.bind(2, limit);
   std::vector<outbox_item> out;
@@ -311,7 +402,7 @@ caf::expected<std::string> record(db& d, const std::vector<delivery_result>& res
   }
   // Pending without a time: due now.
   if (d.execAndGet("SELECT count(*) FROM outbox WHERE state = 'pending' AND "
-                   "next_attempt_at IS NULL")
+                   "next_attempt_at IS NULL AND expanded = 1")
         .getInt64()
       > 0)
     return at;

@@ -2,9 +2,11 @@
 
 // The durable outbox of SPEC §10 as SQL. `enqueue` runs inside the
 // transaction of the decision that causes the notification, so a committed
-// decision always has its notifications queued, and a rolled-back one none.
-// One outbox row per recipient: each message is delivered, retried and
-// recorded on its own (one refused address does not hold up the others).
+// decision always has its notifications queued, and a rolled-back one none;
+// it writes one small row per list and renders nothing. The notifier then
+// `expand`s each into one row per recipient, rendered at that moment, in
+// batches of its own: each message is delivered, retried and recorded on
+// its own (one refused address does not hold up the others).
 //
 // REQUIRES: called on the store's thread, writes inside a transaction.
 
@@ -77,9 +79,15 @@ namespace notifications {
 
 using db = SQLite::Database;
 
-/// Queues what `e` (an event of connection `c`) notifies, per SPEC §10.
-/// Returns how many messages were queued.
+/// Queues what `e` (an event of connection `c`, as recorded: its seq set)
+/// notifies, per SPEC §10: one row per list, in the decision's transaction.
+/// Recipients and text are resolved later by `expand`. Returns the rows.
 int enqueue(db& d, const event& e, const connection& c);
+
+/// The notifier's half: up to `limit` queued rows become one message per
+/// recipient, rendered now (a list that resolves to nobody: one failed row
+/// that says so). Returns how many queued rows it expanded.
+caf::expected<int64_t> expand(db& d, int64_t limit);
 
 /// The distribution list of `project`, resolved to e-mail addresses.
 std::vector<std::string> recipients_of(db& d, const std::string& project);

@@ -11,7 +11,8 @@ namespace projlink {
 namespace {
 
 constexpr auto store_timeout = std::chrono::seconds{60};
-constexpr int64_t batch_size = 100;
+constexpr int64_t batch_size = 100;    ///< messages delivered per round
+constexpr int64_t expand_batch = 1000; ///< queued rows expanded per transaction
 
 struct notifier_state {
   caf::actor store;
@@ -38,6 +39,10 @@ void arm(self_ptr self, const std::string& at) {
   self->delayed_send(self, std::max(delay, std::chrono::milliseconds{1}), atom::tick_v);
 }
 
+void deliver_due(self_ptr self, bool more_queued);
+
+/// One round: expand what decisions queued (rendering each message), then
+/// deliver what is due. Both in batches, each in one store transaction.
 void batch(self_ptr self) {
   auto& st = self->state;
   if (st.busy) {
@@ -46,6 +51,21 @@ void batch(self_ptr self) {
   }
   st.busy = true;
   st.again = false;
+  self
+    ->request(st.store, store_timeout, atom::write_v,
+              make_store_fn([](SQLite::Database& db) {
+                return notifications::expand(db, expand_batch);
+              }))
+    .then([=](int64_t n) { deliver_due(self, n == expand_batch); },
+          [=](caf::error& e) {
+            spdlog::error("notifier: cannot expand queued notifications: {}",
+                          caf::to_string(e));
+            deliver_due(self, false);
+          });
+}
+
+void deliver_due(self_ptr self, bool more_queued) {
+  auto& st = self->state;
   auto now = now_string();
   self
     ->request(st.store, store_timeout, atom::read_v,
@@ -78,7 +98,7 @@ void batch(self_ptr self) {
               auto& st = self->state;
               st.busy = false;
               bool full = static_cast<int64_t>(items.size()) == batch_size;
-              if (full || st.again || (!next.empty() && next <= now_string()))
+              if (full || more_queued || st.again || (!next.empty() && next <= now_string()))
                 self->send(self, atom::notify_v);
               else
                 arm(self, next);

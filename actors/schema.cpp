@@ -262,8 +262,18 @@ CREATE INDEX events_by_project ON events(project, seq);
 CREATE INDEX events_by_connection ON events(connection, kind);
 )sql";
 
+// Version 6: notifications are rendered by the notifier, not in the
+// decision's transaction (SPEC §11): a decision queues one row per list
+// (expanded = 0, the event's seq); the notifier expands it into one row per
+// recipient. Rows written before this version are expanded already.
+constexpr const char* migration_6 = R"sql(
+ALTER TABLE outbox ADD COLUMN event_seq INTEGER;
+ALTER TABLE outbox ADD COLUMN expanded INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX outbox_queued ON outbox(id) WHERE expanded = 0;
+)sql";
+
 constexpr const char* migrations[] = {migration_1, migration_2, migration_3, migration_4,
-                                      migration_5};
+                                      migration_5, migration_6};
 
 } // namespace
 

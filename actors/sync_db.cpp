@@ -182,7 +182,7 @@ bool has_event(db& d, const std::string& connection, const char* kind) {
 
 void emit(db& d, std::vector<event>& out, event e, const connection& c) {
   auto rows = connections::record_event(d, e);
-  notifications::enqueue(d, e, c);
+  notifications::enqueue(d, rows.front(), c);
   out.insert(out.end(), rows.begin(), rows.end());
 }
 
