@@ -57,6 +57,8 @@ void add_daemon_api(handler_map& m) {
       {"project_actors_spawned_total", static_cast<double>(r.spawned.load())},
       {"project_actors_passivated_total", static_cast<double>(r.passivated.load())},
       {"project_actors_failed_total", static_cast<double>(r.failed.load())},
+      {"project_actors_evicted_total", static_cast<double>(r.evicted.load())},
+      {"unknown_project_messages_total", static_cast<double>(r.unknown.load())},
       {"peer_updates_resent_total", static_cast<double>(r.resent.load())},
       {"requests_expired_total", static_cast<double>(r.expired.load())},
       {"sync_jobs_applied_total", static_cast<double>(c->svc->sync_stats->applied.load())},
