@@ -77,10 +77,11 @@ void flush(caf::stateful_actor<store_state>* self) {
     return;
   }
   st.metrics->commits++;
-  telemetry::registry::global().commit(
-    batch.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
-  st.metrics->writes += static_cast<uint64_t>(
+  auto writes = static_cast<uint64_t>(
     std::count_if(batch.begin(), batch.end(), [](const auto& w) { return !w.read_only; }));
+  st.metrics->writes += writes;
+  telemetry::registry::global().commit(
+    writes, std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   for (size_t i = 0; i < batch.size(); ++i) {
     if (results[i])
       batch[i].promise.deliver(std::move(*results[i]));

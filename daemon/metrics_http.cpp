@@ -327,11 +327,12 @@ metrics_http::metrics_http(caf::actor_system& sys, const services* svc, const st
     s4->sin_port = htons(a->port);
     ::inet_pton(AF_INET, a->host.c_str(), &s4->sin_addr);
   }
-  mhd_ = MHD_start_daemon(flags, a->port, nullptr, nullptr, &answer, this, MHD_OPTION_SOCK_ADDR,
-                          reinterpret_cast<sockaddr*>(&ss), MHD_OPTION_CONNECTION_LIMIT,
-                          static_cast<unsigned>(16), MHD_OPTION_CONNECTION_TIMEOUT,
-                          static_cast<unsigned>(30), MHD_OPTION_EXTERNAL_LOGGER, &log_from_mhd,
-                          nullptr, MHD_OPTION_END);
+  // The logger first: MHD reports options before it to stderr itself.
+  mhd_ = MHD_start_daemon(flags, a->port, nullptr, nullptr, &answer, this,
+                          MHD_OPTION_EXTERNAL_LOGGER, &log_from_mhd, nullptr,
+                          MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&ss),
+                          MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(16),
+                          MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(30), MHD_OPTION_END);
   if (mhd_ == nullptr)
     throw std::runtime_error("metrics.listen: cannot serve on " + listen);
   if (const auto* info = MHD_get_daemon_info(mhd_, MHD_DAEMON_INFO_BIND_PORT))

@@ -89,9 +89,19 @@ int print_tree(client& c, const action& a, const json& list) {
     out += ", " + human_bytes(static_cast<double>(s.value("bytes_done", 0)));
     return out;
   };
-  auto line = [&](const json& conn, const std::string& other) {
+  size_t name_w = 0, state_w = 0; // columns aligned across the downstreams
+  for (const auto& x : list.value("as_upstream", json::array())) {
+    name_w = std::max(name_w, x.value("downstream", "?").size());
+    state_w = std::max(state_w, x.value("state", "?").size());
+  }
+  auto pad = [](const std::string& t, size_t w) {
+    return t.size() < w ? t + std::string(w - t.size(), ' ') : t;
+  };
+  auto line = [&](const json& conn, const std::string& other, bool aligned) {
     std::string state = conn.value("state", "?");
-    std::string out = other + "  " + paint_state(state, state) + "  " + conn.value("id", "");
+    std::string out = (aligned ? pad(other, name_w) : other) + "  "
+                      + paint_state(state, aligned ? pad(state, state_w) : state) + "  "
+                      + conn.value("id", "");
     auto p = progress(conn);
     if (!p.empty())
       out += "  " + p;
@@ -113,13 +123,13 @@ int print_tree(client& c, const action& a, const json& list) {
       ups.push_back(u);
   auto downs = sorted(list.value("as_upstream", json::array()));
   for (const auto& u : ups)
-    std::cout << line(u, u.value("upstream", "?") + " (upstream)") << '\n' << "└── ";
+    std::cout << line(u, u.value("upstream", "?") + " (upstream)", false) << '\n' << "└── ";
   std::cout << project << '\n';
   std::string indent = ups.empty() ? "" : "    ";
   for (size_t i = 0; i < downs.size(); ++i) {
     bool last = i + 1 == downs.size();
     std::cout << indent << (last ? "└── " : "├── ")
-              << line(downs[i], downs[i].value("downstream", "?")) << '\n';
+              << line(downs[i], downs[i].value("downstream", "?"), true) << '\n';
   }
   if (downs.empty())
     std::cout << indent << "└── (no downstream projects)\n";
