@@ -55,6 +55,12 @@ on a Unix socket; see projlinkctl(1).
                       the calling user as operator; no root needed
   -V, --version       print the version and exit
   -h, --help          print this help and exit
+
+Logs go to stderr. Under systemd (JOURNAL_STREAM names stderr) each line
+starts with its syslog priority, and lines about one project or connection
+carry the journal fields PROJLINK_PROJECT and PROJLINK_CONNECTION. With
+metrics.listen set (e.g. "127.0.0.1:9464"), GET /metrics answers in the
+Prometheus text format. SIGHUP re-reads the configuration file.
 )";
 
 struct options {

@@ -150,6 +150,16 @@ TEST_CASE("a real Prometheus server scrapes the daemon and answers a query for p
   // Prometheus cannot listen on port 0 and tell us: take a free port, and
   // try another if someone took it before Prometheus bound it.
   pid_t prom = -1;
+  struct reaper { // Prometheus never outlives the test, even when a REQUIRE throws
+    pid_t& pid;
+    ~reaper() {
+      if (pid > 0) {
+        ::kill(pid, SIGTERM);
+        int status;
+        ::waitpid(pid, &status, 0);
+      }
+    }
+  } reap{prom};
   uint16_t web = 0;
   auto log_path = prom_dir / "prometheus.log";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{120};
@@ -194,6 +204,7 @@ TEST_CASE("a real Prometheus server scrapes the daemon and answers a query for p
     ::kill(prom, SIGTERM);
     int status;
     ::waitpid(prom, &status, 0);
+    prom = -1;
   }
   std::ifstream plog(log_path);
   std::stringstream ss;

@@ -600,6 +600,9 @@ int main(int argc, char** argv) {
   app.add_option("--socket", g.socket, "daemon socket (env PROJLINK_SOCKET)");
   app.add_option("--as", g.as, "act on behalf of this user id or email (env PROJLINK_AS)");
   app.add_flag("--json", g.json_output, "print the daemon's JSON reply");
+  app.footer("Environment: PROJLINK_SOCKET, PROJLINK_AS; NO_COLOR (not empty) turns colour "
+             "off, which is only used on a terminal anyway. Exit status: 0 success, 1 the "
+             "daemon answered with an error, 2 usage error, 3 the daemon cannot be reached.");
   app.require_subcommand(1);
   app.fallthrough(); // global options may follow the subcommand
   action a;
