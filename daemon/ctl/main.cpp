@@ -203,17 +203,18 @@ const std::vector<column> user_cols{{"ID", "id"},
                                     {"NAME", "name"},
                                     {"COMPANY", "company"},
                                     {"COMPANY-ADMIN", "company_admin"}};
+// Reading order: identity, state, the two projects, who and when, the rest.
 const std::vector<column> connection_cols{
-  {"ID", "id"},          {"DOWNSTREAM", "downstream"},     {"UPSTREAM", "upstream"},
-  {"STATE", "state"},    {"REQUESTED-BY", "requested_by"}, {"REQUESTED", "requested_at"},
+  {"ID", "id"},          {"STATE", "state"},               {"UPSTREAM", "upstream"},
+  {"DOWNSTREAM", "downstream"}, {"REQUESTED-BY", "requested_by"}, {"REQUESTED", "requested_at"},
   {"DECIDED-BY", "decided_by"}, {"ENDED-BY", "ended_by"},  {"UNDO-UNTIL", "undo_until"}};
 const std::vector<column> event_cols{{"SEQ", "seq"},   {"AT", "at"},
                                      {"KIND", "kind"}, {"PROJECT", "project"},
                                      {"CONNECTION", "connection"}, {"USER", "user"},
                                      {"REASON", "reason"}};
 const std::vector<column> notification_cols{
-  {"ID", "id"},          {"AT", "at"},       {"EVENT", "event"},     {"CONNECTION", "connection"},
-  {"TO", "recipients"},  {"STATE", "state"}, {"ATTEMPTS", "attempts"}, {"LAST-ERROR", "last_error"}};
+  {"ID", "id"},          {"EVENT", "event"},   {"STATE", "state"},     {"CONNECTION", "connection"},
+  {"TO", "recipients"},  {"AT", "at"},       {"ATTEMPTS", "attempts"}, {"LAST-ERROR", "last_error"}};
 const std::vector<column> revision_cols{
   {"ID", "id"},       {"NUMBER", "number"},       {"TITLE", "title"},
   {"REV", "revision"}, {"STATUS", "status"},       {"SET", "set"},
