@@ -206,6 +206,8 @@ int run(const options& opts, config cfg) {
 
   prepare_dirs(cfg);
   int lock_fd = lock_state_dir(cfg);
+  // Before any actor exists: a taken port ends the start cleanly.
+  int metrics_fd = cfg.metrics.listen.empty() ? -1 : metrics_http::bind_listen(cfg.metrics.listen);
   auto clean_marker = cfg.path("clean-shutdown");
   auto db_path = cfg.path(cfg.storage.database);
   bool was_clean = fs::exists(clean_marker) || !fs::exists(db_path);
@@ -267,8 +269,8 @@ int run(const options& opts, config cfg) {
   }
 
   std::unique_ptr<metrics_http> prometheus;
-  if (!cfg.metrics.listen.empty()) {
-    prometheus = std::make_unique<metrics_http>(sys, &svc, cfg.metrics.listen);
+  if (metrics_fd >= 0) {
+    prometheus = std::make_unique<metrics_http>(sys, &svc, metrics_fd);
     auto a = parse_listen_address(cfg.metrics.listen);
     spdlog::info("metrics: serving http://{}:{}/metrics",
                  a->v6 ? "[" + a->host + "]" : a->host, prometheus->port());

@@ -10,8 +10,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdarg>
 #include <cstdio>
 #include <ctime>
@@ -308,37 +312,60 @@ std::string render_prometheus(const services& svc, const std::string& db_json) {
   return w.out;
 }
 
-metrics_http::metrics_http(caf::actor_system& sys, const services* svc, const std::string& listen)
-  : sys_(sys), svc_(svc) {
+int metrics_http::bind_listen(const std::string& listen) {
   auto a = parse_listen_address(listen);
   if (!a)
     throw std::runtime_error("metrics.listen: bad address " + listen);
   sockaddr_storage ss{};
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  socklen_t len = 0;
   if (a->v6) {
     auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
     s6->sin6_family = AF_INET6;
     s6->sin6_port = htons(a->port);
     ::inet_pton(AF_INET6, a->host.c_str(), &s6->sin6_addr);
-    flags |= MHD_USE_IPv6;
+    len = sizeof(*s6);
   } else {
     auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
     s4->sin_family = AF_INET;
     s4->sin_port = htons(a->port);
     ::inet_pton(AF_INET, a->host.c_str(), &s4->sin_addr);
+    len = sizeof(*s4);
   }
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    throw std::runtime_error("metrics.listen: socket: " + std::string(std::strerror(errno)));
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (a->v6)
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 64) != 0) {
+    auto err = std::string(std::strerror(errno));
+    ::close(fd);
+    throw std::runtime_error("metrics.listen: cannot listen on " + listen + ": " + err);
+  }
+  return fd;
+}
+
+metrics_http::metrics_http(caf::actor_system& sys, const services* svc, int listen_fd)
+  : sys_(sys), svc_(svc) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                         : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  if (ss.ss_family == AF_INET6)
+    flags |= MHD_USE_IPv6;
   // The logger first: MHD reports options before it to stderr itself.
-  mhd_ = MHD_start_daemon(flags, a->port, nullptr, nullptr, &answer, this,
+  mhd_ = MHD_start_daemon(flags, 0, nullptr, nullptr, &answer, this,
                           MHD_OPTION_EXTERNAL_LOGGER, &log_from_mhd, nullptr,
-                          MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&ss),
+                          MHD_OPTION_LISTEN_SOCKET, static_cast<MHD_socket>(listen_fd),
                           MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(16),
                           MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(30), MHD_OPTION_END);
-  if (mhd_ == nullptr)
-    throw std::runtime_error("metrics.listen: cannot serve on " + listen);
-  if (const auto* info = MHD_get_daemon_info(mhd_, MHD_DAEMON_INFO_BIND_PORT))
-    port_ = info->port;
-  else
-    port_ = a->port;
+  if (mhd_ == nullptr) {
+    ::close(listen_fd);
+    throw std::runtime_error("metrics.listen: libmicrohttpd could not start");
+  }
 }
 
 metrics_http::~metrics_http() {

@@ -29,9 +29,14 @@ std::string metrics_store_snapshot(SQLite::Database& db);
 
 class metrics_http {
 public:
-  /// Starts serving on `listen` (HOST:PORT, checked by the configuration).
-  /// Throws std::runtime_error when the address cannot be bound.
-  metrics_http(caf::actor_system& sys, const services* svc, const std::string& listen);
+  /// Binds and listens on `listen` (HOST:PORT, checked by the
+  /// configuration); returns the socket. Throws std::runtime_error with a
+  /// message for the log when the address cannot be bound. Called before
+  /// the actor system starts, so that a taken port stops the daemon early.
+  static int bind_listen(const std::string& listen);
+
+  /// Serves /metrics on `listen_fd` (from bind_listen; the server owns it).
+  metrics_http(caf::actor_system& sys, const services* svc, int listen_fd);
   ~metrics_http(); ///< stops the thread; call before the actor system ends
 
   metrics_http(const metrics_http&) = delete;

@@ -134,6 +134,25 @@ TEST_CASE("/metrics: Prometheus text format that promtool accepts, with calls by
   CHECK(m["parameters"]["metrics"]["calls_total"].get<double>() >= 4);
 }
 
+TEST_CASE("a metrics port someone else holds stops the start with the reason, before serving") {
+  int holder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  REQUIRE(::listen(holder, 1) == 0);
+  socklen_t len = sizeof(a);
+  ::getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len);
+  daemon_process d("", "metrics:\n  listen: \"127.0.0.1:" + std::to_string(ntohs(a.sin_port))
+                         + "\"\n");
+  auto r = run({PROJLINKD, "-c", d.config_file.string()});
+  ::close(holder);
+  INFO(r.err);
+  CHECK(r.status == 1);
+  CHECK(r.err.find("metrics.listen: cannot listen on 127.0.0.1:") != std::string::npos);
+  CHECK_FALSE(fs::exists(d.socket));
+}
+
 TEST_CASE("a real Prometheus server scrapes the daemon and answers a query for projlink_calls_total") {
   REQUIRE(run({"sh", "-c", "command -v prometheus"}).status == 0); // scripts/setup-deps
   world w(metrics_on);
