@@ -3,6 +3,7 @@
 // thread calls it.
 
 #include "actors/notifier.hpp"
+#include "daemon/logging.hpp"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -240,7 +241,9 @@ std::vector<delivery_result> deliver(const notifier_settings& s,
   }
   for (const auto& x : items) {
     if (s.delivery == delivery_kind::log) {
-      spdlog::info("notification {} ({}) to {}: {}", x.id, x.event, x.recipient, x.subject);
+      log_about(spdlog::level::info, {x.project, x.connection.value_or("")},
+                fmt::format("notification {} ({}) to {}: {}", x.id, x.event, x.recipient,
+                            x.subject));
       out.push_back({x.id, true, false, {}});
     } else {
       out.push_back(to_maildir(s, x, render_message(x, s.from)));

@@ -6,6 +6,7 @@
 #include "actors/actors.hpp"
 #include "actors/directory_db.hpp"
 #include "actors/store.hpp"
+#include "daemon/logging.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -161,7 +162,8 @@ void sweep(self_ptr self) {
                   self->state.env.metrics->expired++;
               },
               [=, conn = conn](caf::error& e) {
-                spdlog::warn("expiry of {} failed: {}", conn, caf::to_string(e));
+                log_about(spdlog::level::warn, {"", conn},
+                          "expiry of " + conn + " failed: " + caf::to_string(e));
               });
         }
         auto& st = self->state;
@@ -209,8 +211,9 @@ caf::behavior registry(self_ptr self, caf::actor store, caf::actor reader, caf::
       st.env.metrics->passivated++;
     } else if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
       st.env.metrics->failed++;
-      spdlog::error("project actor {} failed: {}; it restarts on next use", id,
-                    caf::to_string(dm.reason));
+      log_about(spdlog::level::err, {id, ""},
+                "project actor " + id + " failed: " + caf::to_string(dm.reason)
+                  + "; it restarts on next use");
     }
     st.recency.erase(it->second.recent);
     st.actors.erase(it);

@@ -1,5 +1,6 @@
 #include "actors/store.hpp"
 #include "actors/sql_cache.hpp"
+#include "daemon/metrics_registry.hpp"
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
@@ -7,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <vector>
 
 namespace projlink {
@@ -44,6 +46,7 @@ void flush(caf::stateful_actor<store_state>* self) {
   std::vector<caf::expected<caf::message>> results;
   results.reserve(batch.size());
   auto& db = *st.db;
+  auto began = std::chrono::steady_clock::now();
   try {
     db.exec("BEGIN IMMEDIATE");
     for (auto& w : batch) {
@@ -63,6 +66,7 @@ void flush(caf::stateful_actor<store_state>* self) {
     // Nothing of this batch is durable: everyone gets the failure.
     spdlog::error("store: commit of {} writes failed: {}", batch.size(), e.what());
     st.metrics->failed_commits++;
+    telemetry::registry::global().commit_failed(telemetry::sqlite_code_of(e));
     try {
       db.exec("ROLLBACK");
     } catch (...) {
@@ -73,8 +77,11 @@ void flush(caf::stateful_actor<store_state>* self) {
     return;
   }
   st.metrics->commits++;
-  st.metrics->writes += static_cast<uint64_t>(
+  auto writes = static_cast<uint64_t>(
     std::count_if(batch.begin(), batch.end(), [](const auto& w) { return !w.read_only; }));
+  st.metrics->writes += writes;
+  telemetry::registry::global().commit(
+    writes, std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   for (size_t i = 0; i < batch.size(); ++i) {
     if (results[i])
       batch[i].promise.deliver(std::move(*results[i]));

@@ -2,6 +2,7 @@
 
 #include "actors/drawings_db.hpp"
 #include "actors/store.hpp"
+#include "daemon/logging.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -42,8 +43,11 @@ caf::behavior worker(caf::stateful_actor<worker_state>* self, caf::actor store,
           auto ok = blobs->verify(j.sha256, j.size);
           it = verified.emplace(j.sha256, ok ? std::string{} : describe(ok.error())).first;
         }
-        if (!it->second.empty())
+        if (!it->second.empty()) {
           checks.push_back({j.id, it->second});
+          log_about(spdlog::level::warn, {"", j.connection},
+                    "sync: " + j.kind + " of " + j.upstream_revision + " failed: " + it->second);
+        }
       }
       metrics->failed_attempts += checks.size();
       auto rp = self->make_response_promise<std::vector<event>>();

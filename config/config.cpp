@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <arpa/inet.h>
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -326,6 +327,9 @@ public:
                                                     {"error", std::string("error")}})},
                  {"format", choice(c.logging.format,
                                    {{"text", log_format::text}, {"json", log_format::json}})}});
+          }},
+         {"metrics", [&](const YAML::Node& n, const std::string& k) {
+            map(n, k, {{"listen", string(c.metrics.listen)}});
           }}});
   }
 };
@@ -368,6 +372,10 @@ std::vector<config_error> validate_with(const config& c, const marks& seen) {
     if (r.max < r.initial)
       fail(std::string(key) + ".max", "must not be shorter than " + std::string(key) + ".initial");
   }
+  if (!c.metrics.listen.empty() && !parse_listen_address(c.metrics.listen))
+    fail("metrics.listen", "'" + c.metrics.listen
+                             + "' is not HOST:PORT with a numeric address, e.g. 127.0.0.1:9464 "
+                               "or [::1]:9464");
   if (c.notifications.from.find('@') == std::string::npos)
     fail("notifications.from", "'" + c.notifications.from + "' is not a mail address");
   if (c.notifications.delivery == delivery_kind::maildir && c.notifications.maildir.empty())
@@ -381,6 +389,31 @@ std::vector<config_error> validate_with(const config& c, const marks& seen) {
 }
 
 } // namespace
+
+std::optional<listen_address> parse_listen_address(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= s.size() || s.size() - colon > 6)
+    return std::nullopt;
+  listen_address a;
+  a.host = s.substr(0, colon);
+  auto port = s.substr(colon + 1);
+  if (!std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+    return std::nullopt;
+  auto p = std::stoul(port);
+  if (p > 65535)
+    return std::nullopt;
+  a.port = static_cast<uint16_t>(p);
+  unsigned char buf[16];
+  if (a.host.size() > 2 && a.host.front() == '[' && a.host.back() == ']') {
+    a.host = a.host.substr(1, a.host.size() - 2);
+    a.v6 = true;
+    if (::inet_pton(AF_INET6, a.host.c_str(), buf) != 1)
+      return std::nullopt;
+  } else if (::inet_pton(AF_INET, a.host.c_str(), buf) != 1) {
+    return std::nullopt;
+  }
+  return a;
+}
 
 std::vector<config_error> validate(const config& cfg) {
   return validate_with(cfg, {});

@@ -79,6 +79,12 @@ struct config {
     std::string level = "info";
     log_format format = log_format::text;
   } logging;
+  struct {
+    /// `HOST:PORT` (an IPv4 address or a bracketed IPv6 one) where /metrics
+    /// is served in Prometheus' text format; empty = off. Port 0 picks a free
+    /// port (logged at start).
+    std::string listen;
+  } metrics;
 
   /// The file this configuration was read from; empty for a built-in one.
   std::string source;
@@ -114,6 +120,15 @@ config_result load_config(const std::string& file);
 /// The built-in configuration for running without root: state, socket and
 /// Maildir under `dir` (made absolute), and the calling user as operator.
 config local_config(const std::string& dir);
+
+/// Splits `metrics.listen` into a numeric host and a port; nothing if it
+/// is not `IPV4:PORT` or `[IPV6]:PORT`.
+struct listen_address {
+  std::string host;
+  uint16_t port = 0;
+  bool v6 = false;
+};
+std::optional<listen_address> parse_listen_address(const std::string& s);
 
 /// Checks values that must agree with each other or with the system; returns
 /// one error per problem. `parse_config` calls it; call it again after

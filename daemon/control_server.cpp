@@ -1,5 +1,7 @@
 #include "daemon/control_server.hpp"
 
+#include "daemon/metrics_registry.hpp"
+
 #include "daemon/interfaces.hpp"
 
 #include <caf/all.hpp>
@@ -339,9 +341,12 @@ void control_server::handle_message(client& c, const std::string& text) {
     return;
   }
   uint64_t seq = call->oneway ? 0 : c.next_seq++;
+  bool declared = false; // a method of an interface we serve: safe as a metrics label
   auto reject = [&](std::string_view name, varlink::json params) {
     svc_->metrics->calls++;
     svc_->metrics->call_errors++;
+    telemetry::registry::global().call(declared ? std::string_view(call->method) : "unknown",
+                                       name.substr(name.rfind('.') + 1), 0);
     if (!call->oneway)
       put(c, seq, varlink::encode_error(name, params), true);
   };
@@ -359,6 +364,7 @@ void control_server::handle_message(client& c, const std::string& text) {
     reject("org.varlink.service.MethodNotFound", {{"method", call->method}});
     return;
   }
+  declared = true;
   bool operator_only = iface_name == "io.projlink.Directory"
                        || call->method == "io.projlink.Daemon.Reload";
   bool allowed = iface_name == "org.varlink.service" ? c.peer.is_client
@@ -390,9 +396,12 @@ void control_server::handle_message(client& c, const std::string& text) {
 }
 
 void control_server::answer_locally(client& c, uint64_t seq, const varlink::call& call) {
+  auto started = std::chrono::steady_clock::now();
   std::string reply;
+  std::string error_name;
   bool failed = true;
   auto fail = [&](std::string_view name, const varlink::json& params) {
+    error_name = std::string(name.substr(name.rfind('.') + 1));
     reply = varlink::encode_error(name, params);
   };
   try {
@@ -419,12 +428,12 @@ void control_server::answer_locally(client& c, uint64_t seq, const varlink::call
       }
     } else if (call.method == "io.projlink.Daemon.Reload") {
       p.finish();
-      auto err = on_reload ? on_reload() : std::string{"reload is not available"};
-      if (err.empty()) {
-        reply = varlink::encode_reply(varlink::json::object());
+      auto r = on_reload ? on_reload() : reload_result{"reload is not available", {}};
+      if (r.error.empty()) {
+        reply = varlink::encode_reply({{"restart_needed", r.restart_needed}});
         failed = false;
       } else {
-        fail("io.projlink.Daemon.InvalidConfiguration", {{"message", err}});
+        fail("io.projlink.Daemon.InvalidConfiguration", {{"message", r.error}});
       }
     } else {
       fail("org.varlink.service.MethodNotImplemented", {{"method", call.method}});
@@ -434,6 +443,10 @@ void control_server::answer_locally(client& c, uint64_t seq, const varlink::call
   }
   if (failed)
     svc_->metrics->call_errors++;
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+  telemetry::registry::global().call(
+    call.method,
+    failed ? std::string_view(error_name) : std::string_view("ok"), took.count());
   if (!call.oneway)
     put(c, seq, std::move(reply), true);
 }

@@ -57,8 +57,14 @@ public:
   /// the loop's thread.
   void watch(int fd, std::function<void()> on_readable);
 
-  /// Daemon.Reload: returns an empty string on success or why it failed.
-  std::function<std::string()> on_reload;
+  /// What a reload did: `error` empty on success, else why the file was
+  /// refused; `restart_needed`: changed keys that only a restart applies.
+  struct reload_result {
+    std::string error;
+    std::vector<std::string> restart_needed;
+  };
+  /// Daemon.Reload (and SIGHUP).
+  std::function<reload_result()> on_reload;
 
   /// Replies posted with session 0 (internal requests such as the watchdog).
   std::function<void(const outgoing_reply&)> on_internal_reply;

@@ -9,6 +9,7 @@
 #include "config/config.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/metrics_http.hpp"
 #include "daemon/notify.hpp"
 
 #include <SQLiteCpp/Database.h>
@@ -54,6 +55,12 @@ on a Unix socket; see projlinkctl(1).
                       the calling user as operator; no root needed
   -V, --version       print the version and exit
   -h, --help          print this help and exit
+
+Logs go to stderr. Under systemd (JOURNAL_STREAM names stderr) each line
+starts with its syslog priority, and lines about one project or connection
+carry the journal fields PROJLINK_PROJECT and PROJLINK_CONNECTION. With
+metrics.listen set (e.g. "127.0.0.1:9464"), GET /metrics answers in the
+Prometheus text format. SIGHUP re-reads the configuration file.
 )";
 
 struct options {
@@ -145,7 +152,8 @@ void apply_limits(const config& cfg, live_limits& l) {
   l.max_live = static_cast<int64_t>(cfg.actors.max_live);
 }
 
-/// What a reload cannot change while running.
+/// What a reload cannot change while running: the keys of `b` (the file)
+/// that differ from `a` (what runs) among those only a restart applies.
 std::vector<std::string> restart_only_changes(const config& a, const config& b) {
   std::vector<std::string> out;
   if (a.control.socket != b.control.socket)
@@ -165,7 +173,23 @@ std::vector<std::string> restart_only_changes(const config& a, const config& b) 
   if (a.sync.retry.initial != b.sync.retry.initial || a.sync.retry.max != b.sync.retry.max
       || a.sync.retry.attempts != b.sync.retry.attempts)
     out.push_back("sync.retry");
+  if (a.metrics.listen != b.metrics.listen)
+    out.push_back("metrics.listen");
   return out;
+}
+
+/// Keeps in `next` the running values of the keys only a restart applies,
+/// so that `cfg` always says what runs and the next reload reports them again.
+void keep_restart_only(const config& running, config& next) {
+  next.control.socket = running.control.socket;
+  next.control.socket_mode = running.control.socket_mode;
+  next.storage.state_dir = running.storage.state_dir;
+  next.storage.database = running.storage.database;
+  next.storage.blobs = running.storage.blobs;
+  next.actors.scheduler_threads = running.actors.scheduler_threads;
+  next.sync.workers = running.sync.workers;
+  next.sync.retry = running.sync.retry;
+  next.metrics.listen = running.metrics.listen;
 }
 
 int run(const options& opts, config cfg) {
@@ -183,6 +207,8 @@ int run(const options& opts, config cfg) {
 
   prepare_dirs(cfg);
   int lock_fd = lock_state_dir(cfg);
+  // Before any actor exists: a taken port ends the start cleanly.
+  int metrics_fd = cfg.metrics.listen.empty() ? -1 : metrics_http::bind_listen(cfg.metrics.listen);
   auto clean_marker = cfg.path("clean-shutdown");
   auto db_path = cfg.path(cfg.storage.database);
   bool was_clean = fs::exists(clean_marker) || !fs::exists(db_path);
@@ -243,10 +269,19 @@ int run(const options& opts, config cfg) {
     where = path;
   }
 
-  server->on_reload = [&]() -> std::string {
+  std::unique_ptr<metrics_http> prometheus;
+  if (metrics_fd >= 0) {
+    prometheus = std::make_unique<metrics_http>(sys, &svc, metrics_fd);
+    auto a = parse_listen_address(cfg.metrics.listen);
+    spdlog::info("metrics: serving http://{}:{}/metrics",
+                 a->v6 ? "[" + a->host + "]" : a->host, prometheus->port());
+  }
+
+  server->on_reload = [&]() -> control_server::reload_result {
     notify::reloading();
     metrics.reloads++;
     std::string err;
+    std::vector<std::string> restart_needed;
     if (cfg.source.empty()) {
       spdlog::info("reload: running on the built-in configuration; nothing to re-read");
     } else if (auto r = load_config(cfg.source); !r.cfg) {
@@ -256,15 +291,11 @@ int run(const options& opts, config cfg) {
     } else {
       for (const auto& w : r.warnings)
         spdlog::warn("reload: {}", w);
-      for (const auto& key : restart_only_changes(cfg, *r.cfg))
+      restart_needed = restart_only_changes(cfg, *r.cfg);
+      for (const auto& key : restart_needed)
         spdlog::warn("reload: {} changed; it takes effect at the next restart", key);
       auto next = std::move(*r.cfg);
-      next.control.socket = cfg.control.socket;
-      next.control.socket_mode = cfg.control.socket_mode;
-      next.storage.state_dir = cfg.storage.state_dir;
-      next.storage.database = cfg.storage.database;
-      next.storage.blobs = cfg.storage.blobs;
-      next.actors.scheduler_threads = cfg.actors.scheduler_threads;
+      keep_restart_only(cfg, next);
       cfg = std::move(next);
       setup_logging(cfg);
       server->set_limits(control_limits::from(cfg));
@@ -274,7 +305,7 @@ int run(const options& opts, config cfg) {
       spdlog::info("reload: {} applied", cfg.source);
     }
     notify::ready("serving");
-    return err;
+    return {err, restart_needed};
   };
 
   server->watch(sig_fd, [&] {
@@ -327,6 +358,7 @@ int run(const options& opts, config cfg) {
   server->run();
 
   spdlog::info("shutting down");
+  prometheus.reset(); // its scrapes ask the store: stop it while the actors live
   server.reset(); // closes every client and ends its session actor
   // Ordered shutdown: project actors, then the hub, the store last (it
   // commits what they queued before it closes the database).

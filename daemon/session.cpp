@@ -1,6 +1,8 @@
 #include "daemon/session.hpp"
 
 #include "actors/error.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/metrics_registry.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -59,7 +61,37 @@ std::string call_context::interface() const {
   return in_.call.method.substr(0, dot);
 }
 
+log_fields call_context::about() const {
+  log_fields f;
+  const auto& p = in_.call.parameters;
+  if (!p.is_object())
+    return f;
+  auto text = [&](const char* k) {
+    auto it = p.find(k);
+    std::string v;
+    if (it != p.end() && it->is_string())
+      for (char ch : it->get_ref<const std::string&>())
+        if (static_cast<unsigned char>(ch) >= 0x20 && v.size() < 200)
+          v += ch;
+    return v;
+  };
+  f.connection = text("connection");
+  f.project = text("project");
+  if (f.project.empty())
+    f.project = text("downstream");
+  return f;
+}
+
+void call_context::record(std::string_view outcome) const {
+  if (recorded_)
+    return;
+  recorded_ = true;
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_;
+  telemetry::registry::global().call(in_.call.method, outcome, took.count());
+}
+
 void call_context::reply(const varlink::json& parameters, bool continues) const {
+  record("ok");
   if (in_.call.oneway)
     return;
   svc->replies->push({session_, in_.seq, varlink::encode_reply(parameters, continues), continues});
@@ -68,6 +100,7 @@ void call_context::reply(const varlink::json& parameters, bool continues) const 
 void call_context::fail(const std::string& qualified_name,
                         const varlink::json& parameters) const {
   svc->metrics->call_errors++;
+  record(std::string_view(qualified_name).substr(qualified_name.rfind('.') + 1));
   if (in_.call.oneway)
     return;
   svc->replies->push({session_, in_.seq, varlink::encode_error(qualified_name, parameters), false});
@@ -76,7 +109,7 @@ void call_context::fail(const std::string& qualified_name,
 void call_context::fail(const caf::error& err) const {
   auto code = code_of(err);
   if (err.category() != ec_category) {
-    spdlog::warn("{}: {}", in_.call.method, caf::to_string(err));
+    log_about(spdlog::level::warn, about(), in_.call.method + ": " + caf::to_string(err));
     fail("io.projlink.Daemon.InternalError",
          {{"message", err == caf::sec::request_timeout ? "the daemon did not answer in time"
                                                         : caf::to_string(err)}});
@@ -92,7 +125,7 @@ void call_context::fail(const caf::error& err) const {
       params[shape.params[i]] = ctx.get_as<int64_t>(i);
   }
   if (code == ec::internal)
-    spdlog::error("{}: {}", in_.call.method, describe(err));
+    log_about(spdlog::level::err, about(), in_.call.method + ": " + describe(err));
   std::string iface = shape.interface != nullptr ? shape.interface : interface();
   fail(iface + "." + shape.name, params);
 }

@@ -11,6 +11,7 @@
 #include "actors/notifier.hpp"
 #include "actors/sync.hpp"
 #include "actors/store.hpp"
+#include "daemon/logging.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/varlink.hpp"
 
@@ -148,9 +149,17 @@ public:
   void fail(const caf::error& err) const;
   void fail(const std::string& qualified_name, const varlink::json& parameters) const;
 
+  /// The project and connection the call names (for logs).
+  log_fields about() const;
+
 private:
+  /// Counts the call in the metrics registry once, at its first answer.
+  void record(std::string_view outcome) const;
+
   uint64_t session_;
   incoming_call in_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  mutable bool recorded_ = false; ///< only the session actor answers
 };
 
 using call_ptr = std::shared_ptr<const call_context>;

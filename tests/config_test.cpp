@@ -57,6 +57,7 @@ TEST_CASE("an empty file gives every default of SPEC §8") {
   CHECK(c.actors.passivate_after == 10min);
   CHECK(c.logging.level == "info");
   CHECK(c.logging.format == log_format::text);
+  CHECK(c.metrics.listen.empty());
 }
 
 TEST_CASE("the shipped example configuration is valid and sets every key") {
@@ -214,4 +215,19 @@ TEST_CASE("the local configuration keeps everything under one directory") {
   CHECK(c.storage.state_dir.front() == '/');
   CHECK(c.path(c.control.socket) == c.storage.state_dir + "/projlink.sock");
   CHECK(validate(c).empty());
+}
+
+TEST_CASE("metrics.listen: a numeric HOST:PORT, or an error that names the key and place") {
+  auto ok = parse("metrics:\n  listen: \"127.0.0.1:9464\"\n");
+  REQUIRE(ok.cfg);
+  CHECK(ok.cfg->metrics.listen == "127.0.0.1:9464");
+  REQUIRE(parse_listen_address("[::1]:0"));
+  CHECK(parse_listen_address("[::1]:0")->v6);
+  CHECK(parse_listen_address("127.0.0.1:9464")->port == 9464);
+  for (const char* bad : {"localhost:9464", "127.0.0.1", "127.0.0.1:65536", ":9464",
+                          "127.0.0.1:-1", "[::1]", "1.2.3.4:12x"})
+    CHECK_FALSE(parse_listen_address(bad));
+  auto e = only_error("metrics:\n  listen: \"example.com:9464\"\n");
+  CHECK(e.key == "metrics.listen");
+  CHECK(e.line == 2);
 }

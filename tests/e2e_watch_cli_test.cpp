@@ -76,7 +76,7 @@ TEST_CASE("projlinkctl drives a connection through its whole life") {
   auto id = json::parse(r.out)["connection"]["id"].get<std::string>();
   r = as("sa", {"connections", "d1"});
   CHECK(r.status == 0);
-  CHECK(r.out.find(id + "  d1          upm       awaiting_approval  sa") != std::string::npos);
+  CHECK(r.out.find(id + "  awaiting_approval  upm       d1          sa") != std::string::npos);
   r = as("rita", {"approve", id});
   CHECK(r.status == 1);
   CHECK(r.err == "error: PermissionDenied: not allowed to approve in project 'upm'\n");

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -43,18 +44,96 @@ struct action {
   std::vector<int> fds;                  ///< descriptors passed with the call
   std::string output_file;               ///< removed again if the call fails
   bool watch_sync = false;               ///< repeat SyncStatus until the sync settles
+  bool tree = false;                     ///< connections --tree
 };
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
+/// `status`: one line a person reads at a glance, then the counts.
+void print_status(const json& p) {
+  std::ostringstream up;
+  up << "up " << human_duration(p.value("uptime_s", 0.0));
+  std::cout << "projlinkd " << p.value("version", "?") << ", " << up.str();
+  if (p.contains("store") && p["store"].is_string())
+    std::cout << ", store " << paint_state(p["store"].get<std::string>(), p["store"].get<std::string>());
+  if (p.contains("node_id") && p["node_id"].is_string())
+    std::cout << ", node " << p["node_id"].get<std::string>();
+  std::cout << '\n';
+  std::vector<std::pair<const char*, const char*>> rows{
+    {"projects", "projects"},
+    {"live project actors", "live_project_actors"},
+    {"sync backlog", "sync_backlog"},
+    {"notification backlog", "notification_backlog"}};
+  for (const auto& [label, key] : rows) {
+    std::string l = label;
+    std::cout << l << ':' << std::string(22 - l.size(), ' ')
+              << (p.contains(key) ? p[key].dump() : "-") << '\n';
   }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
+}
+
+/// `connections P --tree`: the project's upstream above it, its downstreams
+/// below with state and sync progress (one SyncStatus per active one).
+int print_tree(client& c, const action& a, const json& list) {
+  const auto project = a.parameters.value("project", "");
+  auto progress = [&](const json& conn) -> std::string {
+    if (conn.value("state", "") != "active")
+      return {};
+    auto r = c.call("io.projlink.Connections.SyncStatus",
+                    {{"as", a.parameters.value("as", "")}, {"connection", conn.value("id", "")}});
+    if (!r.error.empty())
+      return "sync: ?";
+    const auto& s = r.parameters.at("status");
+    int64_t done = s.value("done", 0), pending = s.value("pending", 0), failed = s.value("failed", 0);
+    std::string out = "sync " + paint_state(s.value("state", "?"), s.value("state", "?")) + " "
+                      + std::to_string(done) + "/" + std::to_string(done + pending + failed);
+    if (failed > 0)
+      out += ", " + std::to_string(failed) + " failed";
+    out += ", " + human_bytes(static_cast<double>(s.value("bytes_done", 0)));
+    return out;
+  };
+  size_t name_w = 0, state_w = 0; // columns aligned across the downstreams
+  for (const auto& x : list.value("as_upstream", json::array())) {
+    name_w = std::max(name_w, x.value("downstream", "?").size());
+    state_w = std::max(state_w, x.value("state", "?").size());
+  }
+  auto pad = [](const std::string& t, size_t w) {
+    return t.size() < w ? t + std::string(w - t.size(), ' ') : t;
+  };
+  auto line = [&](const json& conn, const std::string& other, bool aligned) {
+    std::string state = conn.value("state", "?");
+    std::string out = (aligned ? pad(other, name_w) : other) + "  "
+                      + paint_state(state, aligned ? pad(state, state_w) : state) + "  "
+                      + conn.value("id", "");
+    auto p = progress(conn);
+    if (!p.empty())
+      out += "  " + p;
+    return out;
+  };
+  // Live first (active, then awaiting approval), then ended, newest last.
+  auto rank = [](const json& x) {
+    auto st = x.value("state", "");
+    return st == "active" ? 0 : st == "awaiting_approval" ? 1 : 2;
+  };
+  auto sorted = [&](json xs) {
+    std::stable_sort(xs.begin(), xs.end(),
+                     [&](const json& l, const json& r) { return rank(l) < rank(r); });
+    return xs;
+  };
+  json ups = json::array(); // the live upstream connection (R3: at most one)
+  for (const auto& u : list.value("as_downstream", json::array()))
+    if (rank(u) < 2)
+      ups.push_back(u);
+  auto downs = sorted(list.value("as_upstream", json::array()));
+  for (const auto& u : ups)
+    std::cout << line(u, u.value("upstream", "?") + " (upstream)", false) << '\n' << "└── ";
+  std::cout << project << '\n';
+  std::string indent = ups.empty() ? "" : "    ";
+  for (size_t i = 0; i < downs.size(); ++i) {
+    bool last = i + 1 == downs.size();
+    std::cout << indent << (last ? "└── " : "├── ")
+              << line(downs[i], downs[i].value("downstream", "?"), true) << '\n';
+  }
+  if (downs.empty())
+    std::cout << indent << "└── (no downstream projects)\n";
+  return exit_ok;
 }
 
 /// `sync status C --watch`: a progress bar on a terminal, a line per change
@@ -124,17 +203,18 @@ const std::vector<column> user_cols{{"ID", "id"},
                                     {"NAME", "name"},
                                     {"COMPANY", "company"},
                                     {"COMPANY-ADMIN", "company_admin"}};
+// Reading order: identity, state, the two projects, who and when, the rest.
 const std::vector<column> connection_cols{
-  {"ID", "id"},          {"DOWNSTREAM", "downstream"},     {"UPSTREAM", "upstream"},
-  {"STATE", "state"},    {"REQUESTED-BY", "requested_by"}, {"REQUESTED", "requested_at"},
+  {"ID", "id"},          {"STATE", "state"},               {"UPSTREAM", "upstream"},
+  {"DOWNSTREAM", "downstream"}, {"REQUESTED-BY", "requested_by"}, {"REQUESTED", "requested_at"},
   {"DECIDED-BY", "decided_by"}, {"ENDED-BY", "ended_by"},  {"UNDO-UNTIL", "undo_until"}};
 const std::vector<column> event_cols{{"SEQ", "seq"},   {"AT", "at"},
                                      {"KIND", "kind"}, {"PROJECT", "project"},
                                      {"CONNECTION", "connection"}, {"USER", "user"},
                                      {"REASON", "reason"}};
 const std::vector<column> notification_cols{
-  {"ID", "id"},          {"AT", "at"},       {"EVENT", "event"},     {"CONNECTION", "connection"},
-  {"TO", "recipients"},  {"STATE", "state"}, {"ATTEMPTS", "attempts"}, {"LAST-ERROR", "last_error"}};
+  {"ID", "id"},          {"EVENT", "event"},   {"STATE", "state"},     {"CONNECTION", "connection"},
+  {"TO", "recipients"},  {"AT", "at"},       {"ATTEMPTS", "attempts"}, {"LAST-ERROR", "last_error"}};
 const std::vector<column> revision_cols{
   {"ID", "id"},       {"NUMBER", "number"},       {"TITLE", "title"},
   {"REV", "revision"}, {"STATUS", "status"},       {"SET", "set"},
@@ -200,12 +280,20 @@ void define_commands(CLI::App& app, action& a) {
   const std::string dir = "io.projlink.Directory.";
 
   // --- daemon
-  sub(&app, "status", "show the daemon's status", "io.projlink.Daemon.GetStatus",
-      [](const json& p) { print_object(std::cout, p); });
+  sub(&app, "status", "show the daemon's status", "io.projlink.Daemon.GetStatus", print_status);
   sub(&app, "metrics", "show the daemon's metrics", "io.projlink.Daemon.GetMetrics",
       [](const json& p) { print_object(std::cout, p.at("metrics")); });
-  sub(&app, "reload", "re-read the configuration file (operators)", "io.projlink.Daemon.Reload",
-      done("configuration reloaded"));
+  sub(&app, "reload", "re-read the configuration file (operators); lists changed keys that "
+      "only a restart applies", "io.projlink.Daemon.Reload", [](const json& p) {
+        std::cout << "configuration reloaded\n";
+        const auto& keys = p.value("restart_needed", json::array());
+        if (!keys.empty()) {
+          std::cout << "restart needed for:";
+          for (const auto& k : keys)
+            std::cout << ' ' << k.get<std::string>();
+          std::cout << " (changed in the file; they keep their running values)\n";
+        }
+      });
   sub(&app, "info", "show the service's varlink description", "org.varlink.service.GetInfo",
       [](const json& p) { print_object(std::cout, p); });
 
@@ -331,6 +419,9 @@ void define_commands(CLI::App& app, action& a) {
              print_table(std::cout, p.at("as_upstream"), connection_cols);
            });
   pos(s, a, "project", "project", "project id");
+  s->add_flag("--tree", a.tree,
+              "as a tree: the project's upstream, then its downstreams with their states and "
+              "sync progress");
   s = csub(&app, "history", "show a project's connection history", con + "History",
            table("events", event_cols));
   pos(s, a, "project", "project", "project id");
@@ -413,8 +504,9 @@ void define_commands(CLI::App& app, action& a) {
       a.parameters["file_fd"] = 0;
     },
     "the file to upload (read by projlinkctl, so any file you can read)");
-  opt<std::string>(s, a, "--server-path", "path",
-                   "instead of FILE: a file inside the daemon's storage.import_dirs");
+  opt<std::string>(s, a, "--path,--server-path", "path",
+                   "instead of FILE: a file inside the daemon's storage.import_dirs "
+                   "(--server-path is an alias)");
   opt<std::string>(s, a, "--number", "number", "drawing number, e.g. A-101")->required();
   opt<std::string>(s, a, "--title", "title", "drawing title")->required();
   opt<std::string>(s, a, "--revision", "revision", "revision label, e.g. B")->required();
@@ -446,8 +538,8 @@ void define_commands(CLI::App& app, action& a) {
            table("revisions", revision_cols));
   pos(s, a, "project", "project", "project id");
   s->add_flag_function(
-    "--all", [&a](int64_t n) { a.parameters["include_unpublished"] = n > 0; },
-    "include unpublished revisions (drawings admin)");
+    "--include-unpublished,--all", [&a](int64_t n) { a.parameters["include_unpublished"] = n > 0; },
+    "include unpublished revisions (drawings admin); --all is an alias");
   s = csub(drawing, "deleted", "the deleted-revisions report", drw + "DeletedRevisions",
            table("revisions", revision_cols));
   pos(s, a, "project", "project", "project id");
@@ -509,6 +601,9 @@ int main(int argc, char** argv) {
   app.add_option("--socket", g.socket, "daemon socket (env PROJLINK_SOCKET)");
   app.add_option("--as", g.as, "act on behalf of this user id or email (env PROJLINK_AS)");
   app.add_flag("--json", g.json_output, "print the daemon's JSON reply");
+  app.footer("Environment: PROJLINK_SOCKET, PROJLINK_AS; NO_COLOR (not empty) turns colour "
+             "off, which is only used on a terminal anyway. Exit status: 0 success, 1 the "
+             "daemon answered with an error, 2 usage error, 3 the daemon cannot be reached.");
   app.require_subcommand(1);
   app.fallthrough(); // global options may follow the subcommand
   action a;
@@ -559,6 +654,8 @@ int main(int argc, char** argv) {
         ::unlink(a.output_file.c_str());
       return exit_error;
     }
+    if (a.tree && !g.json_output)
+      return print_tree(c, a, r.parameters);
     if (g.json_output || !a.show)
       std::cout << r.parameters.dump(2) << '\n';
     else
