@@ -160,7 +160,9 @@ std::string metrics_store_snapshot(SQLite::Database& db) {
   json s;
   s["projects"] = db.execAndGet("SELECT count(*) FROM projects").getInt64();
   s["connections"] = group_count(db, "SELECT state, count(*) FROM connections GROUP BY state");
-  s["events"] = group_count(db, "SELECT kind, count(*) FROM events GROUP BY kind");
+  // A connection event is one row in each of its two projects' histories: count it once.
+  s["events"] = group_count(db, "SELECT kind, sum(CASE WHEN peer IS NULL THEN 2 ELSE 1 END) / 2 "
+                                "FROM events GROUP BY kind");
   s["sync_jobs"] = group_count(db, "SELECT state, count(*) FROM sync_jobs GROUP BY state");
   s["sync_bytes"]
     = db.execAndGet("SELECT coalesce(sum(bytes), 0) FROM sync_jobs WHERE state = 'done'").getInt64();
