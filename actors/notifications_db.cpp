@@ -272,7 +272,7 @@ std::optional<connection> load_connection(db& d, const std::string& id) {
 
 } // namespace
 
-caf::expected<int64_t> expand(db& d, int64_t limit) {
+caf::expected<std::vector<expansion>> prepare(db& d, int64_t limit) {
   struct queued {
     int64_t id;
     std::string name;
@@ -290,48 +290,62 @@ caf::expected<int64_t> expand(db& d, int64_t limit) {
                       q.getColumn(2).getString(), q.getColumn(3).getString(),
                       q.getColumn(4).getInt64()});
   }
-  sql::stmt first(d, "UPDATE outbox SET expanded = 1, recipients = ?, subject = ?, body = ?, "
-                     "state = ?, last_error = ? WHERE id = ?");
-  sql::stmt more(d, "INSERT INTO outbox (at, event, project, connection, recipients, subject, "
-                    "body, state, event_seq, expanded) "
-                    "SELECT at, event, project, connection, ?, subject, body, 'pending', "
-                    "event_seq, 1 FROM outbox WHERE id = ?");
+  std::vector<expansion> out;
+  out.reserve(rows.size());
   for (const auto& r : rows) {
+    expansion x;
+    x.id = r.id;
     auto e = load_event(d, r.seq);
     auto c = load_connection(d, r.connection);
-    std::vector<std::string> to;
-    std::string subject;
-    std::string body;
     if (e && c) {
       auto down = place_of(d, c->downstream);
       auto up = place_of(d, c->upstream);
       const auto& p = r.project == c->downstream ? down : up;
-      subject = "[projlink] " + headline(r.name, down, up);
-      body = render_body(r.name, *e, *c, down, up, p, who(d, e->user));
-      to = to_drawings_admins(r.name) ? drawings_admins_of(d, r.project)
-                                      : recipients_of(d, r.project);
+      x.subject = "[projlink] " + headline(r.name, down, up);
+      x.body = render_body(r.name, *e, *c, down, up, p, who(d, e->user));
+      x.recipients = to_drawings_admins(r.name) ? drawings_admins_of(d, r.project)
+                                                : recipients_of(d, r.project);
     }
+    if (x.recipients.empty())
+      x.error = "the distribution list of project " + r.project + " is empty";
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+caf::expected<int64_t> expand(db& d, const std::vector<expansion>& xs) {
+  sql::stmt first(d, "UPDATE outbox SET expanded = 1, recipients = ?, subject = ?, body = ?, "
+                     "state = ?, last_error = ? WHERE id = ? AND expanded = 0");
+  sql::stmt more(d, "INSERT INTO outbox (at, event, project, connection, recipients, subject, "
+                    "body, state, event_seq, expanded) "
+                    "SELECT at, event, project, connection, ?, subject, body, 'pending', "
+                    "event_seq, 1 FROM outbox WHERE id = ?");
+  int64_t n = 0;
+  for (const auto& x : xs) {
+    const auto& to = x.recipients;
     first.reset();
     first.bind(1, json(to.empty() ? std::vector<std::string>{} : std::vector{to[0]}).dump());
-    first.bind(2, subject);
-    first.bind(3, body);
+    first.bind(2, x.subject);
+    first.bind(3, x.body);
     if (to.empty()) {
       first.bind(4, "failed");
-      first.bind(5, "the distribution list of project " + r.project + " is empty");
+      first.bind(5, x.error);
     } else {
       first.bind(4, "pending");
       first.bind(5);
     }
-    first.bind(6, r.id);
-    first.exec();
+    first.bind(6, x.id);
+    if (first.exec() == 0)
+      continue; // expanded already: a repeat changes nothing
+    ++n;
     for (size_t i = 1; i < to.size(); ++i) {
       more.reset();
       more.bind(1, json(std::vector{to[i]}).dump());
-      more.bind(2, r.id);
+      more.bind(2, x.id);
       more.exec();
     }
   }
-  return static_cast<int64_t>(rows.size());
+  return n;
 }
 
 caf::expected<std::vector<outbox_item>> due(db& d, const std::string& now, int64_t limit) {
@@ -400,11 +414,16 @@ caf::expected<std::string> record(db& d, const std::vector<delivery_result>& res
     fail.bind(5, r.id);
     fail.exec();
   }
+  return next_due(d);
+}
+
+caf::expected<std::string> next_due(db& d) {
+  auto at = now_string();
   // Pending without a time: due now.
-  if (d.execAndGet("SELECT count(*) FROM outbox WHERE state = 'pending' AND "
-                   "next_attempt_at IS NULL AND expanded = 1")
-        .getInt64()
-      > 0)
+  if (d.execAndGet("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND "
+                   "next_attempt_at IS NULL AND expanded = 1)")
+        .getInt()
+      != 0)
     return at;
   auto next = d.execAndGet("SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'");
   return next.isNull() ? std::string{} : next.getString();

@@ -62,6 +62,20 @@ typename Inspector::result_type inspect(Inspector& f, notification& x) {
            opt(x.last_error));
 }
 
+/// A queued notification, resolved and rendered (notifications::prepare).
+struct expansion {
+  int64_t id = 0;                      ///< the queued outbox row
+  std::vector<std::string> recipients; ///< empty: nobody to tell
+  std::string subject;
+  std::string body;
+  std::string error;                   ///< why nobody, when empty
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, expansion& x) {
+  return f(x.id, x.recipients, x.subject, x.body, x.error);
+}
+
 /// The outcome of one delivery attempt.
 struct delivery_result {
   int64_t id = 0;
@@ -84,10 +98,15 @@ using db = SQLite::Database;
 /// Recipients and text are resolved later by `expand`. Returns the rows.
 int enqueue(db& d, const event& e, const connection& c);
 
-/// The notifier's half: up to `limit` queued rows become one message per
-/// recipient, rendered now (a list that resolves to nobody: one failed row
-/// that says so). Returns how many queued rows it expanded.
-caf::expected<int64_t> expand(db& d, int64_t limit);
+/// The notifier's half, read side: for up to `limit` queued rows, the
+/// recipients and the rendered message, from committed state. Runs on the
+/// notifier's own read connection, off the store's thread.
+caf::expected<std::vector<expansion>> prepare(db& d, int64_t limit);
+
+/// The notifier's half, write side: each queued row becomes one message
+/// per recipient (a list that resolves to nobody: one failed row that says
+/// so). A row already expanded is left alone. Returns the rows expanded.
+caf::expected<int64_t> expand(db& d, const std::vector<expansion>& xs);
 
 /// The distribution list of `project`, resolved to e-mail addresses.
 std::vector<std::string> recipients_of(db& d, const std::string& project);
@@ -101,6 +120,9 @@ caf::expected<std::vector<outbox_item>> due(db& d, const std::string& now, int64
 caf::expected<std::string> record(db& d, const std::vector<delivery_result>& results,
                                   std::chrono::milliseconds initial, std::chrono::milliseconds max,
                                   int64_t max_attempts);
+
+/// When the next pending message is due: now, the earliest retry, or empty.
+caf::expected<std::string> next_due(db& d);
 
 /// Connections.Notifications, with the view permission.
 caf::expected<std::vector<notification>> list(db& d, const std::string& as,

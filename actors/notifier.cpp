@@ -1,7 +1,11 @@
 #include "actors/notifier.hpp"
 
 #include "actors/atoms.hpp"
+#include "actors/error.hpp"
 #include "actors/store.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Transaction.h>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -16,6 +20,7 @@ constexpr int64_t expand_batch = 1000; ///< queued rows expanded per transaction
 
 struct notifier_state {
   caf::actor store;
+  std::shared_ptr<SQLite::Database> db; ///< its own connection, for reads
   notifier_settings settings;
   notifier_metrics* metrics = nullptr;
   bool busy = false;         ///< a batch is in hand
@@ -41,8 +46,24 @@ void arm(self_ptr self, const std::string& at) {
 
 void deliver_due(self_ptr self, bool more_queued);
 
-/// One round: expand what decisions queued (rendering each message), then
-/// deliver what is due. Both in batches, each in one store transaction.
+/// Runs `f` on the notifier's own read connection (this actor has its own
+/// thread: blocking is allowed here), one snapshot per call.
+template <class F>
+auto read(self_ptr self, F f) -> decltype(f(std::declval<SQLite::Database&>())) {
+  auto& d = *self->state.db;
+  try {
+    SQLite::Transaction tx{d};
+    auto r = f(d);
+    tx.commit();
+    return r;
+  } catch (const std::exception& e) {
+    return make_error(ec::internal, std::string{"storage: "} + e.what());
+  }
+}
+
+/// One round: expand what decisions queued (recipients resolved and text
+/// rendered here, from committed state; only the rows written through the
+/// store), then deliver what is due. Each in batches.
 void batch(self_ptr self) {
   auto& st = self->state;
   if (st.busy) {
@@ -51,12 +72,26 @@ void batch(self_ptr self) {
   }
   st.busy = true;
   st.again = false;
+  auto prepared = read(self, [](SQLite::Database& db) {
+    return notifications::prepare(db, expand_batch);
+  });
+  if (!prepared) {
+    spdlog::error("notifier: cannot read queued notifications: {}",
+                  caf::to_string(prepared.error()));
+    deliver_due(self, false);
+    return;
+  }
+  if (prepared->empty()) {
+    deliver_due(self, false);
+    return;
+  }
+  bool full = static_cast<int64_t>(prepared->size()) == expand_batch;
   self
     ->request(st.store, store_timeout, atom::write_v,
-              make_store_fn([](SQLite::Database& db) {
-                return notifications::expand(db, expand_batch);
+              make_store_fn([xs = std::move(*prepared)](SQLite::Database& db) {
+                return notifications::expand(db, xs);
               }))
-    .then([=](int64_t n) { deliver_due(self, n == expand_batch); },
+    .then([=](int64_t) { deliver_due(self, full); },
           [=](caf::error& e) {
             spdlog::error("notifier: cannot expand queued notifications: {}",
                           caf::to_string(e));
@@ -67,58 +102,60 @@ void batch(self_ptr self) {
 void deliver_due(self_ptr self, bool more_queued) {
   auto& st = self->state;
   auto now = now_string();
+  auto due = read(self, [now](SQLite::Database& db) {
+    return notifications::due(db, now, batch_size);
+  });
+  if (!due) {
+    st.busy = false;
+    spdlog::error("notifier: cannot read the outbox: {}", caf::to_string(due.error()));
+    self->delayed_send(self, std::chrono::seconds{1}, atom::notify_v);
+    return;
+  }
+  auto items = std::move(*due);
+  // Blocking delivery: this actor has its own thread.
+  auto results = items.empty() ? std::vector<delivery_result>{} : deliver(st.settings, items);
+  for (const auto& r : results) {
+    if (r.delivered) {
+      st.metrics->delivered++;
+    } else {
+      st.metrics->failed_attempts++;
+      spdlog::warn("notification {}: {}", r.id, r.error);
+    }
+  }
+  bool full = static_cast<int64_t>(items.size()) == batch_size;
+  auto then = [=](const std::string& next) {
+    auto& st = self->state;
+    st.busy = false;
+    if (full || more_queued || st.again || (!next.empty() && next <= now_string()))
+      self->send(self, atom::notify_v);
+    else
+      arm(self, next);
+  };
+  if (results.empty()) {
+    // Nothing to record: when is the next retry due? (own connection)
+    auto next = read(self, [](SQLite::Database& db) { return notifications::next_due(db); });
+    then(next ? *next : std::string{});
+    return;
+  }
+  auto retry = st.settings.retry;
   self
-    ->request(st.store, store_timeout, atom::read_v,
-              make_store_fn([now](SQLite::Database& db) {
-                return notifications::due(db, now, batch_size);
+    ->request(st.store, store_timeout, atom::write_v,
+              make_store_fn([results, retry](SQLite::Database& db) {
+                return notifications::record(db, results, retry.initial, retry.max,
+                                             retry.attempts);
               }))
-    .then(
-      [=](std::vector<outbox_item>& items) {
-        auto& st = self->state;
-        // Blocking delivery: this actor has its own thread.
-        auto results = items.empty() ? std::vector<delivery_result>{}
-                                     : deliver(st.settings, items);
-        for (const auto& r : results) {
-          if (r.delivered) {
-            st.metrics->delivered++;
-          } else {
-            st.metrics->failed_attempts++;
-            spdlog::warn("notification {}: {}", r.id, r.error);
-          }
-        }
-        auto retry = st.settings.retry;
-        self
-          ->request(st.store, store_timeout, atom::write_v,
-                    make_store_fn([results, retry](SQLite::Database& db) {
-                      return notifications::record(db, results, retry.initial, retry.max,
-                                                   retry.attempts);
-                    }))
-          .then(
-            [=](std::string& next) {
-              auto& st = self->state;
-              st.busy = false;
-              bool full = static_cast<int64_t>(items.size()) == batch_size;
-              if (full || more_queued || st.again || (!next.empty() && next <= now_string()))
-                self->send(self, atom::notify_v);
-              else
-                arm(self, next);
-            },
-            [=](caf::error& e) {
-              self->state.busy = false;
-              spdlog::error("notifier: cannot record deliveries: {}", caf::to_string(e));
-              self->delayed_send(self, std::chrono::seconds{1}, atom::notify_v);
-            });
-      },
-      [=](caf::error& e) {
-        self->state.busy = false;
-        spdlog::error("notifier: cannot read the outbox: {}", caf::to_string(e));
-        self->delayed_send(self, std::chrono::seconds{1}, atom::notify_v);
-      });
+    .then([=](std::string& next) { then(next); },
+          [=](caf::error& e) {
+            self->state.busy = false;
+            spdlog::error("notifier: cannot record deliveries: {}", caf::to_string(e));
+            self->delayed_send(self, std::chrono::seconds{1}, atom::notify_v);
+          });
 }
 
-caf::behavior notifier(self_ptr self, caf::actor store, notifier_settings settings,
-                       notifier_metrics* metrics) {
+caf::behavior notifier(self_ptr self, caf::actor store, std::shared_ptr<SQLite::Database> db,
+                       notifier_settings settings, notifier_metrics* metrics) {
   self->state.store = std::move(store);
+  self->state.db = std::move(db);
   self->state.settings = std::move(settings);
   self->state.metrics = metrics;
   // Resume what a previous run left pending.
@@ -133,7 +170,10 @@ caf::behavior notifier(self_ptr self, caf::actor store, notifier_settings settin
       self->state.settings = std::move(s);
       batch(self);
     },
-    [=](atom::shutdown) { self->quit(); },
+    [=](atom::shutdown) {
+      self->state.db.reset();
+      self->quit();
+    },
   };
 }
 
@@ -154,9 +194,11 @@ notifier_settings notifier_settings::from_config(const config& cfg) {
   return s;
 }
 
-caf::actor spawn_notifier(caf::actor_system& sys, caf::actor store, notifier_settings settings,
+caf::actor spawn_notifier(caf::actor_system& sys, caf::actor store,
+                          std::shared_ptr<SQLite::Database> db, notifier_settings settings,
                           notifier_metrics* metrics) {
-  return sys.spawn<caf::detached>(notifier, std::move(store), std::move(settings), metrics);
+  return sys.spawn<caf::detached>(notifier, std::move(store), std::move(db), std::move(settings),
+                                  metrics);
 }
 
 } // namespace projlink

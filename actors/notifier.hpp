@@ -21,6 +21,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -53,7 +54,10 @@ struct notifier_metrics {
   std::atomic<uint64_t> given_up{0};
 };
 
-caf::actor spawn_notifier(caf::actor_system& sys, caf::actor store, notifier_settings settings,
+/// `db`: the notifier's own connection to the database, for its reads
+/// (queued notifications, due messages); its writes go through `store`.
+caf::actor spawn_notifier(caf::actor_system& sys, caf::actor store,
+                          std::shared_ptr<SQLite::Database> db, notifier_settings settings,
                           notifier_metrics* metrics);
 
 /// The RFC 5322 text of one message (CRLF line ends), with the

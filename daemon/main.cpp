@@ -240,8 +240,8 @@ int run(const options& opts, config cfg) {
   svc.blobs = &blobs;
   svc.files = &files;
   notifier_metrics notifier_stats;
-  auto notifier = spawn_notifier(sys, svc.store, notifier_settings::from_config(cfg),
-                                 &notifier_stats);
+  auto notifier = spawn_notifier(sys, svc.store, open_database(db_path, false),
+                                 notifier_settings::from_config(cfg), &notifier_stats);
   svc.notifier_stats = &notifier_stats;
   svc.hub = spawn_hub(sys);
   sync_metrics sync_stats;
