@@ -144,27 +144,14 @@ caf::expected<rules::project_side> load_side(db& d, const std::string& id) {
   return p;
 }
 
-/// The directory entry of `user` in `project` (none without one).
-rules::levels entry_of(db& d, const std::string& project, const std::string& user) {
-  sql::stmt q(d, "SELECT cm, drawings FROM access WHERE project = ? AND user = ?");
-  q.bind(1, project);
-  q.bind(2, user);
-  if (!q.executeStep())
-    return {};
-  return {static_cast<level>(q.getColumn(0).getInt()),
-          static_cast<level>(q.getColumn(1).getInt())};
-}
-
 rules::actor_user actor_of(const user& u) {
   return {u.id, u.company, u.company_admin};
 }
 
-/// A user's effective levels in one project (SPEC §1).
-rules::levels levels_of(db& d, const user& u, const std::string& project,
-                        const std::string& company) {
-  if (u.company_admin && u.company == company)
-    return {level::admin, level::admin};
-  return rules::effective(actor_of(u), company, entry_of(d, project, u.id));
+/// A user's effective levels in one project (none if it does not exist).
+rules::levels levels_of(db& d, const user& u, const std::string& project) {
+  auto at = directory::levels_in(d, u, project);
+  return at ? *at : rules::levels{};
 }
 
 std::string company_of(db& d, const std::string& project) {
@@ -193,8 +180,8 @@ caf::expected<context> load_context(db& d, const std::string& as, const std::str
   if (!c)
     return std::move(c.error());
   context ctx{std::move(*c), std::move(*u), {}, {}};
-  ctx.at_up = levels_of(d, ctx.u, ctx.c.upstream, company_of(d, ctx.c.upstream));
-  ctx.at_down = levels_of(d, ctx.u, ctx.c.downstream, company_of(d, ctx.c.downstream));
+  ctx.at_up = levels_of(d, ctx.u, ctx.c.upstream);
+  ctx.at_down = levels_of(d, ctx.u, ctx.c.downstream);
   return ctx;
 }
 
@@ -341,15 +328,14 @@ caf::expected<decision> request(db& d, const rule_limits& lim, const std::string
   auto up = load_side(d, upstream);
   if (!up)
     return std::move(up.error());
-  auto who = actor_of(*u);
   // The downstream's side first, then the upstream's (SPEC §11).
-  auto at_down = rules::effective(who, down->company, entry_of(d, downstream, u->id));
+  auto at_down = levels_of(d, *u, downstream);
   if (auto err = rules::check_request_downstream(*down, at_down, upstream, lim))
     return err;
   auto company = directory::get_company(d, up->company);
   if (!company)
     return std::move(company.error());
-  auto at_up = rules::effective(who, up->company, entry_of(d, upstream, u->id));
+  auto at_up = levels_of(d, *u, upstream);
   auto t = rules::decide_request(*up, at_up, id, u->id, downstream, company->auto_approve,
                                  clock::now(), lim);
   if (!t)
@@ -446,7 +432,7 @@ caf::expected<settings> set_distribution(db& d, const std::string& as,
   auto company = company_of(d, project);
   if (company.empty())
     return make_error(ec::not_found, std::string{"project"}, project);
-  if (!rules::may_configure_distribution(levels_of(d, *u, project, company)))
+  if (!rules::may_configure_distribution(levels_of(d, *u, project)))
     return denied("configure_distribution", project);
   if (mode == "all_admins" && !users.empty())
     return make_error(ec::invalid_parameter, std::string{"users"});
@@ -456,7 +442,7 @@ caf::expected<settings> set_distribution(db& d, const std::string& as,
     if (!member)
       return std::move(member.error());
     // Each listed user must be a cm admin there or a company admin.
-    if (!rules::may_configure_distribution(levels_of(d, *member, project, company)))
+    if (!rules::may_configure_distribution(levels_of(d, *member, project)))
       return make_error(ec::invalid_parameter, std::string{"users"});
     if (std::find(ids.begin(), ids.end(), member->id) == ids.end())
       ids.push_back(member->id);
@@ -535,7 +521,7 @@ caf::error check_view(db& d, const user& u, const std::string& project) {
   auto company = company_of(d, project);
   if (company.empty())
     return make_error(ec::not_found, std::string{"project"}, project);
-  if (!rules::may_view(levels_of(d, u, project, company)))
+  if (!rules::may_view(levels_of(d, u, project)))
     return denied("view", project);
   return {};
 }

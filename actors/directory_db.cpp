@@ -127,6 +127,20 @@ caf::expected<std::vector<company>> list_companies(db& d) {
 
 // --- projects ---------------------------------------------------------------
 
+caf::expected<rules::levels> levels_in(db& d, const user& u, const std::string& project) {
+  sql::stmt q(d, "SELECT p.company, a.cm, a.drawings FROM projects p "
+                 "LEFT JOIN access a ON a.project = p.id AND a.user = ?2 WHERE p.id = ?1");
+  q.bind(1, project);
+  q.bind(2, u.id);
+  if (!q.executeStep())
+    return missing("project", project);
+  rules::levels entry;
+  if (!q.getColumn(1).isNull())
+    entry = {static_cast<level>(q.getColumn(1).getInt()),
+             static_cast<level>(q.getColumn(2).getInt())};
+  return rules::effective({u.id, u.company, u.company_admin}, q.getColumn(0).getString(), entry);
+}
+
 caf::expected<bool> project_exists(db& d, const std::string& id) {
   return exists(d, "SELECT 1 FROM projects WHERE id = ?", id);
 }

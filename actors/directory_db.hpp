@@ -6,6 +6,7 @@
 // they validate their input and return named errors, never throw for bad input.
 
 #include "actors/model.hpp"
+#include "actors/rules.hpp"
 
 #include <caf/expected.hpp>
 
@@ -33,6 +34,11 @@ caf::expected<project> update_project(db& d, const std::string& id,
                                       const std::optional<std::string>& name,
                                       std::optional<bool> active);
 caf::expected<project> get_project(db& d, const std::string& id);
+/// The effective levels of `u` in `project` (SPEC §1: a company admin is
+/// admin on both tools in every project of their company; otherwise the
+/// directory entry, none without one). The one place that rule is read.
+caf::expected<rules::levels> levels_in(db& d, const user& u, const std::string& project);
+
 /// True when a project `id` exists (one primary-key lookup).
 caf::expected<bool> project_exists(db& d, const std::string& id);
 caf::expected<std::vector<project>> list_projects(db& d, const std::optional<std::string>& company);

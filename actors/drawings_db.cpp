@@ -61,17 +61,10 @@ caf::expected<level> drawings_level(db& d, const std::string& as, const std::str
   auto u = directory::find_user(d, as);
   if (!u)
     return std::move(u.error());
-  auto p = directory::get_project(d, project);
-  if (!p)
-    return std::move(p.error());
-  if (u->company_admin && u->company == p->company)
-    return level::admin;
-  sql::stmt q(d, "SELECT drawings FROM access WHERE project = ? AND user = ?");
-  q.bind(1, project);
-  q.bind(2, u->id);
-  if (!q.executeStep())
-    return level::none;
-  return static_cast<level>(q.getColumn(0).getInt());
+  auto at = directory::levels_in(d, *u, project);
+  if (!at)
+    return std::move(at.error());
+  return at->drawings;
 }
 
 caf::error require(db& d, const std::string& as, const std::string& project, level min,

@@ -434,16 +434,11 @@ caf::expected<std::vector<notification>> list(db& d, const std::string& as,
   auto u = directory::find_user(d, as);
   if (!u)
     return std::move(u.error());
-  auto p = directory::get_project(d, project);
-  if (!p)
-    return std::move(p.error());
-  if (!(u->company_admin && u->company == p->company)) {
-    sql::stmt a(d, "SELECT cm FROM access WHERE project = ? AND user = ?");
-    a.bind(1, project);
-    a.bind(2, u->id);
-    if (!a.executeStep() || a.getColumn(0).getInt() < 1)
-      return make_error(ec::permission_denied, std::string{"view"}, project);
-  }
+  auto at = directory::levels_in(d, *u, project);
+  if (!at)
+    return std::move(at.error());
+  if (!rules::may_view(*at))
+    return make_error(ec::permission_denied, std::string{"view"}, project);
   sql::stmt q(d, "SELECT id, at, event, project, connection, recipients, state, attempts, "
                  "last_error FROM outbox WHERE project = ? ORDER BY id DESC LIMIT ?");
   q.bind(1, project);

@@ -22,8 +22,7 @@ caf::error check_revisions(const project_side& p, const rule_limits& lim) {
 }
 
 /// True while `from` + window is still ahead of `now` (R9).
-bool window_open(const std::optional<std::string>& from, time_point now,
-                 const rule_limits& lim) {
+bool window_open(const std::optional<std::string>& from, time_point now, const rule_limits& lim) {
   if (!from)
     return false;
   // Times sort as text: from + window > now  <=>  from > now - window.
@@ -149,8 +148,7 @@ caf::expected<transition> decide_approve(const connection& c,
 
 caf::expected<transition> decide_reject(const connection& c, const levels& at_up,
                                         const std::string& user,
-                                        const std::optional<std::string>& reason,
-                                        time_point now) {
+                                        const std::optional<std::string>& reason, time_point now) {
   if (at_up.cm < level::admin)
     return denied("reject", c.upstream);
   if (c.state != conn_state::awaiting_approval)
@@ -176,8 +174,8 @@ caf::expected<undo_side> choose_undo(const connection& c, const levels& at_up,
   // R9: the upstream undo applies to an active connection that a user
   // approved, still in its window; otherwise (or for a downstream-only
   // admin) the downstream undo.
-  bool upstream_applies = c.state == conn_state::active && c.manual_approval
-                          && window_open(c.decided_at, now, lim);
+  bool upstream_applies =
+    c.state == conn_state::active && c.manual_approval && window_open(c.decided_at, now, lim);
   if (up_admin && (!down_admin || upstream_applies))
     return undo_side::upstream;
   return undo_side::downstream;
@@ -203,8 +201,8 @@ caf::expected<transition> decide_upstream_undo(const connection& c, const std::s
   t.expiry_change = expiry::set;
   t.expires_at = format_time(now + lim.request_ttl);
   t.remove_unpublished_copies = true;
-  t.events.push_back({"undone", c.upstream, user, std::nullopt,
-                      R"({"side":"upstream","to":"awaiting_approval"})"});
+  t.events.push_back(
+    {"undone", c.upstream, user, std::nullopt, R"({"side":"upstream","to":"awaiting_approval"})"});
   return t;
 }
 
@@ -225,8 +223,8 @@ caf::expected<transition> decide_downstream_undo(const connection& c, const std:
   t.conn.undo_until.reset();
   t.expiry_change = expiry::clear;
   t.remove_unpublished_copies = true;
-  t.events.push_back({"undone", c.downstream, user, std::nullopt,
-                      R"({"side":"downstream","to":"cancelled"})"});
+  t.events.push_back(
+    {"undone", c.downstream, user, std::nullopt, R"({"side":"downstream","to":"cancelled"})"});
   return t;
 }
 
@@ -274,9 +272,8 @@ caf::expected<transition> decide_disconnect(const connection& c, const levels& a
   return t;
 }
 
-std::optional<transition> decide_expire(const connection& c,
-                                        const std::optional<std::string>& expires_at,
-                                        time_point now) {
+std::optional<transition>
+decide_expire(const connection& c, const std::optional<std::string>& expires_at, time_point now) {
   auto at_text = format_time(now);
   if (c.state != conn_state::awaiting_approval || !expires_at || *expires_at > at_text)
     return std::nullopt;

@@ -145,14 +145,12 @@ caf::expected<transition> decide_approve(const connection& c,
 /// Reject: cm admin upstream, awaiting_approval.
 caf::expected<transition> decide_reject(const connection& c, const levels& at_up,
                                         const std::string& user,
-                                        const std::optional<std::string>& reason,
-                                        time_point now);
+                                        const std::optional<std::string>& reason, time_point now);
 
 /// R9: which undo applies when the user has `at_up` and `at_down`.
 enum class undo_side : uint8_t { upstream, downstream };
 caf::expected<undo_side> choose_undo(const connection& c, const levels& at_up,
-                                     const levels& at_down, time_point now,
-                                     const rule_limits& lim);
+                                     const levels& at_down, time_point now, const rule_limits& lim);
 
 /// The upstream undo: an active connection a user approved, within the
 /// window after the approval → awaiting_approval (a fresh request_ttl).
@@ -177,9 +175,8 @@ caf::expected<transition> decide_disconnect(const connection& c, const levels& a
 
 /// Expiry (R10): a pending request whose deadline passed → expired;
 /// nullopt when it is not due (or no longer pending).
-std::optional<transition> decide_expire(const connection& c,
-                                        const std::optional<std::string>& expires_at,
-                                        time_point now);
+std::optional<transition>
+decide_expire(const connection& c, const std::optional<std::string>& expires_at, time_point now);
 
 // -- permissions without a transition --------------------------------------------
 

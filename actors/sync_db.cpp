@@ -187,15 +187,8 @@ void emit(db& d, std::vector<event>& out, event e, const connection& c) {
 }
 
 bool cm_admin(db& d, const user& u, const std::string& project) {
-  auto p = directory::get_project(d, project);
-  if (!p)
-    return false;
-  if (u.company_admin && u.company == p->company)
-    return true;
-  sql::stmt q(d, "SELECT cm FROM access WHERE project = ? AND user = ?");
-  q.bind(1, project);
-  q.bind(2, u.id);
-  return q.executeStep() && q.getColumn(0).getInt() == 3;
+  auto at = directory::levels_in(d, u, project);
+  return at && at->cm == level::admin;
 }
 
 } // namespace

@@ -140,8 +140,7 @@ TEST_CASE("rules R5: a downstream (by role or by a live link) cannot be an upstr
 TEST_CASE("rules R13: an upstream over max_drawing_revisions refuses") {
   auto u = side("u");
   u.revisions = 101;
-  CHECK(code(decide_request(u, reader, "c-1", "a", "d", true, t0, lim))
-        == ec::too_many_revisions);
+  CHECK(code(decide_request(u, reader, "c-1", "a", "d", true, t0, lim)) == ec::too_many_revisions);
 }
 
 TEST_CASE("rules R4: an upstream with downstreams accepts more") {
@@ -237,8 +236,7 @@ TEST_CASE("rules R6: approval activates, records who, fixes roles and starts the
 TEST_CASE("rules §4: reject needs cm admin upstream, and only what awaits approval") {
   auto c = requested(false);
   CHECK(code(decide_reject(c, reader, "x", std::nullopt, t0)) == ec::permission_denied);
-  CHECK(code(decide_reject(requested(true), admin, "x", std::nullopt, t0))
-        == ec::invalid_state);
+  CHECK(code(decide_reject(requested(true), admin, "x", std::nullopt, t0)) == ec::invalid_state);
 }
 
 TEST_CASE("rules R8: a rejection keeps its reason and ends the record") {
