@@ -171,6 +171,14 @@ caf::expected<revision> load(db& d, const std::string& id) {
   return read(q);
 }
 
+std::optional<revision> load_live(db& d, const std::string& id) {
+  sql::stmt q(d, std::string{rev_select} + " WHERE r.id = ? AND r.deleted_at IS NULL");
+  q.bind(1, id);
+  if (!q.executeStep())
+    return std::nullopt;
+  return read(q);
+}
+
 namespace {
 
 /// A revision that is not deleted, and `as`'s level in its project.
@@ -432,6 +440,19 @@ caf::expected<std::vector<std::string>> referenced_blobs(db& d) {
   std::vector<std::string> out;
   while (q.executeStep())
     out.push_back(q.getColumn(0).getString());
+  return out;
+}
+
+caf::expected<std::vector<std::string>> unreferenced_blobs(db& d,
+                                                           const std::vector<std::string>& candidates) {
+  sql::stmt q(d, "SELECT 1 FROM revisions WHERE sha256 = ? LIMIT 1"); // revisions_by_blob
+  std::vector<std::string> out;
+  for (const auto& sha : candidates) {
+    q.reset();
+    q.bind(1, sha);
+    if (!q.executeStep())
+      out.push_back(sha);
+  }
   return out;
 }
 

@@ -19,8 +19,10 @@ constexpr auto store_timeout = std::chrono::seconds{120};
 constexpr int64_t batch_size = 1024;
 /// A safety net: look for due retries at least this often.
 constexpr auto poll_interval = std::chrono::seconds{2};
-/// How often unreferenced blobs are collected (first run after a minute).
+/// How often unreferenced blobs are collected, and the first time after a
+/// start (not at once: a daemon restarted in a loop would collect each time).
 constexpr auto collect_interval = std::chrono::hours{1};
+constexpr auto first_collect = std::chrono::minutes{1};
 
 struct worker_state {
   static inline const char* name = "sync-worker";
@@ -139,6 +141,36 @@ void pump(self_ptr self) {
       });
 }
 
+/// One collection on a thread of its own: the snapshot of referenced blobs
+/// comes from the store, and so does the re-check of what was chosen.
+void collect_blobs(self_ptr self) {
+  auto store = self->state.store;
+  self
+    ->request(store, store_timeout, atom::read_v,
+              make_store_fn([](SQLite::Database& d) { return drawings::referenced_blobs(d); }))
+    .then(
+      [=](std::vector<std::string>& refs) {
+        self->spawn<caf::detached>(
+          [](caf::blocking_actor* me, const blob_store* b, caf::actor store,
+             std::vector<std::string> snapshot) {
+            auto check = [&](const std::vector<std::string>& chosen) {
+              caf::expected<std::vector<std::string>> out{make_error(ec::internal, "no reply")};
+              me->request(store, store_timeout, atom::read_v,
+                          make_store_fn([chosen](SQLite::Database& d) {
+                            return drawings::unreferenced_blobs(d, chosen);
+                          }))
+                .receive([&](std::vector<std::string>& xs) { out = std::move(xs); },
+                         [&](caf::error& e) { out = std::move(e); });
+              return out;
+            };
+            if (auto n = b->collect(snapshot, check); n > 0)
+              spdlog::info("blobs: removed {} unreferenced files", n);
+          },
+          self->state.blobs, store, std::move(refs));
+      },
+      [](caf::error& e) { spdlog::warn("blobs: collection skipped: {}", caf::to_string(e)); });
+}
+
 caf::behavior coordinator(self_ptr self, caf::actor store, hub_actor hub, caf::actor notifier,
                           const blob_store* blobs, uint32_t workers, sync_retry retry,
                           sync_metrics* metrics) {
@@ -164,27 +196,14 @@ caf::behavior coordinator(self_ptr self, caf::actor store, hub_actor hub, caf::a
       },
       [=](caf::error& e) { spdlog::error("sync: recovery failed: {}", caf::to_string(e)); });
   self->delayed_send(self, poll_interval, atom::tick_v);
-  self->delayed_send(self, collect_interval / 60, atom::flush_v);
+  self->delayed_send(self, first_collect, atom::flush_v);
   return {
     // Garbage collection of blobs no revision refers to (e.g. an upload
-    // whose revision was refused after its file was stored).
+    // whose revision was refused after its file was stored): mark and
+    // sweep, see blob_store::collect.
     [=](atom::flush) {
       self->delayed_send(self, collect_interval, atom::flush_v);
-      self
-        ->request(self->state.store, store_timeout, atom::read_v,
-                  make_store_fn([](SQLite::Database& d) { return drawings::referenced_blobs(d); }))
-        .then(
-          [=](std::vector<std::string>& refs) {
-            const auto* blobs = self->state.blobs;
-            self->spawn<caf::detached>(
-              [](caf::event_based_actor* me, const blob_store* b, std::vector<std::string> r) {
-                if (auto n = b->collect(r); n > 0)
-                  spdlog::info("blobs: removed {} unreferenced files", n);
-                me->quit();
-              },
-              blobs, std::move(refs));
-          },
-          [](caf::error& e) { spdlog::warn("blobs: collection skipped: {}", caf::to_string(e)); });
+      collect_blobs(self);
     },
     [=](atom::notify) { pump(self); },
     [=](atom::tick) {
