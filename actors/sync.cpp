@@ -6,7 +6,9 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <map>
+#include <optional>
 
 namespace projlink {
 
@@ -19,10 +21,42 @@ constexpr auto store_timeout = std::chrono::seconds{120};
 constexpr int64_t batch_size = 1024;
 /// A safety net: look for due retries at least this often.
 constexpr auto poll_interval = std::chrono::seconds{2};
-/// How often unreferenced blobs are collected, and the first time after a
-/// start (not at once: a daemon restarted in a loop would collect each time).
+/// How often unreferenced blobs are collected, the first time after a start
+/// (not at once: a daemon restarted in a loop would collect each time), and
+/// how old an unreferenced file must be. The environment variables
+/// PROJLINK_BLOB_COLLECT_INTERVAL and PROJLINK_BLOB_COLLECT_MIN_AGE (seconds,
+/// decimals allowed) override the interval (first run included) and the age
+/// for tests such as the crash campaign; not configuration (docs/operations.md).
 constexpr auto collect_interval = std::chrono::hours{1};
 constexpr auto first_collect = std::chrono::minutes{1};
+constexpr auto collect_min_age = std::chrono::minutes{10};
+
+std::optional<std::chrono::milliseconds> env_seconds(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v)
+    return std::nullopt;
+  char* end = nullptr;
+  double x = std::strtod(v, &end);
+  if (*end != '\0' || !(x >= 0) || x > 1e7)
+    return std::nullopt;
+  return std::chrono::milliseconds{static_cast<int64_t>(x * 1000)};
+}
+
+struct collect_timing {
+  std::chrono::milliseconds first, every;
+  std::chrono::seconds min_age;
+};
+
+collect_timing collect_timing_now() {
+  collect_timing t{first_collect, collect_interval, collect_min_age};
+  if (auto every = env_seconds("PROJLINK_BLOB_COLLECT_INTERVAL")) {
+    t.every = std::max(*every, std::chrono::milliseconds{10});
+    t.first = t.every;
+  }
+  if (auto age = env_seconds("PROJLINK_BLOB_COLLECT_MIN_AGE"))
+    t.min_age = std::chrono::duration_cast<std::chrono::seconds>(*age);
+  return t;
+}
 
 struct worker_state {
   static inline const char* name = "sync-worker";
@@ -143,7 +177,7 @@ void pump(self_ptr self) {
 
 /// One collection on a thread of its own: the snapshot of referenced blobs
 /// comes from the store, and so does the re-check of what was chosen.
-void collect_blobs(self_ptr self) {
+void collect_blobs(self_ptr self, std::chrono::seconds min_age) {
   auto store = self->state.store;
   self
     ->request(store, store_timeout, atom::read_v,
@@ -151,8 +185,8 @@ void collect_blobs(self_ptr self) {
     .then(
       [=](std::vector<std::string>& refs) {
         self->spawn<caf::detached>(
-          [](caf::blocking_actor* me, const blob_store* b, caf::actor store,
-             std::vector<std::string> snapshot) {
+          [min_age](caf::blocking_actor* me, const blob_store* b, caf::actor store,
+                    std::vector<std::string> snapshot) {
             auto check = [&](const std::vector<std::string>& chosen) {
               caf::expected<std::vector<std::string>> out{make_error(ec::internal, "no reply")};
               me->request(store, store_timeout, atom::read_v,
@@ -163,7 +197,7 @@ void collect_blobs(self_ptr self) {
                          [&](caf::error& e) { out = std::move(e); });
               return out;
             };
-            if (auto n = b->collect(snapshot, check); n > 0)
+            if (auto n = b->collect(snapshot, check, min_age); n > 0)
               spdlog::info("blobs: removed {} unreferenced files", n);
           },
           self->state.blobs, store, std::move(refs));
@@ -196,14 +230,15 @@ caf::behavior coordinator(self_ptr self, caf::actor store, hub_actor hub, caf::a
       },
       [=](caf::error& e) { spdlog::error("sync: recovery failed: {}", caf::to_string(e)); });
   self->delayed_send(self, poll_interval, atom::tick_v);
-  self->delayed_send(self, first_collect, atom::flush_v);
+  auto timing = collect_timing_now();
+  self->delayed_send(self, timing.first, atom::flush_v);
   return {
     // Garbage collection of blobs no revision refers to (e.g. an upload
     // whose revision was refused after its file was stored): mark and
     // sweep, see blob_store::collect.
     [=](atom::flush) {
-      self->delayed_send(self, collect_interval, atom::flush_v);
-      collect_blobs(self);
+      self->delayed_send(self, timing.every, atom::flush_v);
+      collect_blobs(self, timing.min_age);
     },
     [=](atom::notify) { pump(self); },
     [=](atom::tick) {

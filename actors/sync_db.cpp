@@ -111,7 +111,7 @@ outcome copy(db& d, batch_context& b, const connection& c, const revision& u) {
   sql::stmt q(d, "INSERT INTO revisions (id, project, drawing, revision, status, drawing_date, "
                  "received_date, set_name, obsolete, published, sha256, size, created_at, "
                  "connection, upstream_revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)");
-  q.bind(1, sql::random_id("r-"));
+  q.bind(1, sql::ordered_id("r-"));
   q.bind(2, c.downstream);
   q.bind(3, drawing);
   q.bind(4, u.label);
