@@ -4,6 +4,9 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
+#include <sqlite3.h>
+
+#include <mutex>
 #include <stdexcept>
 
 namespace projlink {
@@ -253,6 +256,11 @@ int schema_version() {
 }
 
 std::shared_ptr<SQLite::Database> open_database(const std::string& path, bool check_integrity) {
+  // SQLite's allocation statistics take a global mutex on every malloc and
+  // free; nothing here reads them. Only possible before SQLite initializes
+  // (a later call fails harmlessly).
+  static std::once_flag no_memstatus;
+  std::call_once(no_memstatus, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   // NOMUTEX: a connection is used by one thread at a time (the store's).
   std::shared_ptr<SQLite::Database> db = std::make_shared<sql::database>(
     path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);

@@ -109,6 +109,12 @@ struct coordinator_state {
   std::vector<caf::actor> idle;
   bool claiming = false;
   bool again = false;
+  /// Batches handed to workers and not finished, and the highest job id
+  /// among them: the next claim starts above it, so no job is handed out
+  /// twice; with nothing in flight, claims start from the first pending job
+  /// again (retries fall due below the mark).
+  int in_flight = 0;
+  int64_t claimed_to = 0;
   std::string next_due; ///< earliest pending job (empty: none known)
   const blob_store* blobs = nullptr;
   static inline const char* name = "sync";
@@ -121,6 +127,8 @@ void pump(self_ptr self);
 void finished(self_ptr self, const caf::actor& w, std::vector<event>& events) {
   auto& st = self->state;
   st.idle.push_back(w);
+  if (--st.in_flight == 0)
+    st.claimed_to = 0;
   if (!events.empty()) {
     self->send(st.hub, atom::publish_v, events);
     if (st.notifier)
@@ -139,9 +147,10 @@ void pump(self_ptr self) {
     return;
   st.claiming = true;
   st.again = false;
+  auto after = st.in_flight > 0 ? st.claimed_to : int64_t{0};
   self
-    ->request(st.store, store_timeout, atom::write_v,
-              make_store_fn([](SQLite::Database& d) { return sync::claim(d, batch_size); }))
+    ->request(st.store, store_timeout, atom::read_v,
+              make_store_fn([after](SQLite::Database& d) { return sync::claim(d, batch_size, after); }))
     .then(
       [=](claimed& c) {
         auto& st = self->state;
@@ -152,6 +161,8 @@ void pump(self_ptr self) {
             pump(self);
           return;
         }
+        st.claimed_to = std::max(st.claimed_to, c.jobs.back().id);
+        st.in_flight++;
         auto w = st.idle.back();
         st.idle.pop_back();
         self->request(w, caf::infinite, atom::request_v, std::move(c.jobs))
@@ -159,10 +170,8 @@ void pump(self_ptr self) {
                 [=](caf::error& e) {
                   spdlog::error("sync: a batch failed: {}; its jobs are retried",
                                 caf::to_string(e));
-                  // Jobs stay 'running' in the store; recover them now.
-                  self->request(self->state.store, store_timeout, atom::write_v,
-                                make_store_fn([](SQLite::Database& d) { return sync::recover(d); }))
-                    .then([=](int64_t) {}, [](caf::error&) {});
+                  // Its jobs are still pending: claimed again once nothing
+                  // is in flight.
                   std::vector<event> none;
                   finished(self, w, none);
                 });

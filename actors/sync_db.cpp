@@ -229,27 +229,23 @@ bool cm_admin(db& d, const user& u, const std::string& project) {
 
 } // namespace
 
-caf::expected<claimed> claim(db& d, int64_t limit) {
+caf::expected<claimed> claim(db& d, int64_t limit, int64_t after) {
   claimed out;
   auto now = now_string();
   sql::stmt q(d, "SELECT j.id, j.connection, j.upstream_revision, j.kind, j.attempts, "
                  "coalesce(r.sha256, ''), coalesce(r.size, 0) FROM sync_jobs j INDEXED BY sync_jobs_pending "
                  "LEFT JOIN revisions r ON r.id = j.upstream_revision "
-                 "WHERE j.state = 'pending' AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?) "
+                 "WHERE j.state = 'pending' AND j.id > ? "
+                 "AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?) "
                  "ORDER BY j.id LIMIT ?");
-  q.bind(1, now);
-  q.bind(2, limit);
+  q.bind(1, after);
+  q.bind(2, now);
+  q.bind(3, limit);
   while (q.executeStep())
     out.jobs.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(),
                         q.getColumn(2).getString(), q.getColumn(3).getString(),
                         q.getColumn(4).getInt64(), q.getColumn(5).getString(),
                         q.getColumn(6).getInt64()});
-  sql::stmt mark(d, "UPDATE sync_jobs SET state = 'running' WHERE id = ?");
-  for (const auto& j : out.jobs) {
-    mark.reset();
-    mark.bind(1, j.id);
-    mark.exec();
-  }
   // The earliest pending job (NULL, i.e. due now, sorts first), read from
   // the (state, next_attempt_at) index instead of scanning every pending job.
   sql::stmt next(d, "SELECT next_attempt_at FROM sync_jobs WHERE state = 'pending' "
