@@ -255,9 +255,14 @@ caf::expected<claimed> claim(db& d, int64_t limit, int64_t after) {
   return out;
 }
 
-caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs,
-                                        const std::vector<job_check>& checks,
-                                        const sync_retry& retry) {
+namespace {
+
+/// apply's body. `per_job`: each job in its own savepoint, and a job that
+/// throws counts as a failed attempt; otherwise an exception leaves the
+/// whole batch to the caller.
+std::vector<event> apply_jobs(db& d, const std::vector<sync_job>& jobs,
+                              const std::vector<job_check>& checks, const sync_retry& retry,
+                              bool per_job) {
   std::map<int64_t, std::string> problems;
   for (const auto& c : checks)
     if (!c.error.empty())
@@ -284,8 +289,23 @@ caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs
     }
     const auto& c = it->second;
     std::string error;
+    auto record = [&](outcome o) {
+      if (o == outcome::copied)
+        copied[c.id]++;
+      if (o == outcome::deleted)
+        removed[c.id]++;
+      touched.insert(c.id);
+      done.reset();
+      done.bind(1, at);
+      done.bind(2, o == outcome::copied ? j.size : 0);
+      done.bind(3, j.id);
+      done.exec();
+    };
     if (auto p = problems.find(j.id); p != problems.end()) {
       error = p->second;
+    } else if (!per_job) {
+      record(apply_one(d, batch, c, j));
+      continue;
     } else {
       savepoint.reset();
       savepoint.exec();
@@ -293,16 +313,7 @@ caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs
         auto o = apply_one(d, batch, c, j);
         release.reset();
         release.exec();
-        if (o == outcome::copied)
-          copied[c.id]++;
-        if (o == outcome::deleted)
-          removed[c.id]++;
-        touched.insert(c.id);
-        done.reset();
-        done.bind(1, at);
-        done.bind(2, o == outcome::copied ? j.size : 0);
-        done.bind(3, j.id);
-        done.exec();
+        record(o);
         continue;
       } catch (const std::exception& e) {
         rollback.reset();
@@ -374,6 +385,28 @@ caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs
            c);
   }
   return out;
+}
+
+} // namespace
+
+caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs,
+                                        const std::vector<job_check>& checks,
+                                        const sync_retry& retry) {
+  // Fast path: the whole batch without a savepoint per job (two statements
+  // less per job). Should any job throw, the batch is rolled back and
+  // applied again job by job, so that only that job fails its attempt.
+  sql::stmt savepoint(d, "SAVEPOINT batch");
+  savepoint.exec();
+  try {
+    auto out = apply_jobs(d, jobs, checks, retry, false);
+    sql::stmt release(d, "RELEASE batch");
+    release.exec();
+    return out;
+  } catch (const std::exception&) {
+    d.exec("ROLLBACK TO batch");
+    d.exec("RELEASE batch");
+  }
+  return apply_jobs(d, jobs, checks, retry, true);
 }
 
 caf::expected<int64_t> recover(db& d) {
