@@ -6,6 +6,7 @@
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
+#include <nlohmann/json.hpp>
 
 
 namespace projlink::drawings {
@@ -164,6 +165,14 @@ caf::expected<revision> load(db& d, const std::string& id) {
   return read(q);
 }
 
+std::optional<revision> load_live(db& d, const std::string& id) {
+  sql::stmt q(d, std::string{rev_select} + " WHERE r.id = ? AND r.deleted_at IS NULL");
+  q.bind(1, id);
+  if (!q.executeStep())
+    return std::nullopt;
+  return read(q);
+}
+
 namespace {
 
 /// A revision that is not deleted, and `as`'s level in its project.
@@ -243,7 +252,7 @@ caf::expected<revision> insert(db& d, const upload_request& r, const blob_info& 
   b.bind(2, blob.size);
   b.bind(3, at);
   b.exec();
-  auto id = sql::random_id("r-");
+  auto id = sql::ordered_id("r-");
   sql::stmt q(d, "INSERT INTO revisions (id, project, drawing, revision, status, drawing_date, "
                  "received_date, set_name, sha256, size, created_at) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -272,20 +281,34 @@ caf::expected<std::vector<revision>> publish(db& d, const std::string& as,
     return err;
   std::vector<revision> out;
   auto at = now_string();
+  auto to_copy = nlohmann::json::array();
   for (const auto& id : ids) {
     auto r = load(d, id);
     if (!r || r->project != project)
       return make_error(ec::not_found, std::string{"revision"}, id);
     sql::stmt q(d, "UPDATE revisions SET published = 1, published_at = ?1, published_seq = "
-                   "coalesce((SELECT max(published_seq) FROM revisions WHERE project = ?3), 0) + 1 "
+                   "coalesce((SELECT max(published_seq) FROM revisions WHERE project = ?3 "
+                   "AND published_seq IS NOT NULL), 0) + 1 " // the partial index: O(log n)
                    "WHERE id = ?2 AND published = 0 AND deleted_at IS NULL");
     q.bind(1, at);
     q.bind(2, id);
     q.bind(3, project);
     if (q.exec() > 0 && !r->connected)
-      queue(d, project, id, "copy"); // copies are never sent on
+      to_copy.push_back(id); // copies are never sent on
     auto now = load(d, id);
     out.push_back(std::move(*now));
+  }
+  if (!to_copy.empty()) {
+    // One copy job per active downstream and revision, each downstream's
+    // jobs consecutive (in publication order): a sync batch then covers a
+    // few downstreams whole, and each gets one drawings_published.
+    sql::stmt q(d, "INSERT INTO sync_jobs (connection, upstream_revision, kind, created_at) "
+                   "SELECT c.id, j.value, 'copy', ? FROM connections c, json_each(?) j "
+                   "WHERE c.upstream = ? AND c.state = 'active' ORDER BY c.id, j.key");
+    q.bind(1, at);
+    q.bind(2, to_copy.dump());
+    q.bind(3, project);
+    q.exec();
   }
   return out;
 }
@@ -421,10 +444,25 @@ caf::expected<std::vector<revision>> deleted(db& d, const std::string& as,
 }
 
 caf::expected<std::vector<std::string>> referenced_blobs(db& d) {
-  sql::stmt q(d, "SELECT DISTINCT sha256 FROM revisions ORDER BY sha256");
+  // Copies share their upstream revision's blob (schema migration 7).
+  sql::stmt q(d, "SELECT DISTINCT sha256 FROM revisions WHERE connection IS NULL ORDER BY sha256");
   std::vector<std::string> out;
   while (q.executeStep())
     out.push_back(q.getColumn(0).getString());
+  return out;
+}
+
+caf::expected<std::vector<std::string>> unreferenced_blobs(db& d,
+                                                           const std::vector<std::string>& candidates) {
+  // revisions_by_blob: a copy's blob is its upstream revision's (migration 7).
+  sql::stmt q(d, "SELECT 1 FROM revisions WHERE sha256 = ? AND connection IS NULL LIMIT 1");
+  std::vector<std::string> out;
+  for (const auto& sha : candidates) {
+    q.reset();
+    q.bind(1, sha);
+    if (!q.executeStep())
+      out.push_back(sha);
+  }
   return out;
 }
 

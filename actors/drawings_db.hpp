@@ -74,6 +74,9 @@ caf::expected<revision> for_export(db& d, const std::string& as, const std::stri
 
 /// Every blob a live or deleted-but-listed revision refers to (sorted).
 caf::expected<std::vector<std::string>> referenced_blobs(db& d);
+/// The blobs of `candidates` that no revision of any project refers to.
+caf::expected<std::vector<std::string>> unreferenced_blobs(db& d,
+                                                           const std::vector<std::string>& candidates);
 
 /// Queues the backfill of `connection`: a copy job for every published,
 /// live revision of its upstream, oldest publish first. Returns the count.
@@ -89,6 +92,8 @@ bool is_deleted(db& d, const std::string& id);
 
 /// A revision by id, without permission checks.
 caf::expected<revision> load(db& d, const std::string& id);
+/// The same in one query, absent when the revision is gone or deleted.
+std::optional<revision> load_live(db& d, const std::string& id);
 
 } // namespace drawings
 } // namespace projlink

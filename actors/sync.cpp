@@ -7,7 +7,9 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <map>
+#include <optional>
 
 namespace projlink {
 
@@ -20,8 +22,42 @@ constexpr auto store_timeout = std::chrono::seconds{120};
 constexpr int64_t batch_size = 1024;
 /// A safety net: look for due retries at least this often.
 constexpr auto poll_interval = std::chrono::seconds{2};
-/// How often unreferenced blobs are collected (first run after a minute).
+/// How often unreferenced blobs are collected, the first time after a start
+/// (not at once: a daemon restarted in a loop would collect each time), and
+/// how old an unreferenced file must be. The environment variables
+/// PROJLINK_BLOB_COLLECT_INTERVAL and PROJLINK_BLOB_COLLECT_MIN_AGE (seconds,
+/// decimals allowed) override the interval (first run included) and the age
+/// for tests such as the crash campaign; not configuration (docs/operations.md).
 constexpr auto collect_interval = std::chrono::hours{1};
+constexpr auto first_collect = std::chrono::minutes{1};
+constexpr auto collect_min_age = std::chrono::minutes{10};
+
+std::optional<std::chrono::milliseconds> env_seconds(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v)
+    return std::nullopt;
+  char* end = nullptr;
+  double x = std::strtod(v, &end);
+  if (*end != '\0' || !(x >= 0) || x > 1e7)
+    return std::nullopt;
+  return std::chrono::milliseconds{static_cast<int64_t>(x * 1000)};
+}
+
+struct collect_timing {
+  std::chrono::milliseconds first, every;
+  std::chrono::seconds min_age;
+};
+
+collect_timing collect_timing_now() {
+  collect_timing t{first_collect, collect_interval, collect_min_age};
+  if (auto every = env_seconds("PROJLINK_BLOB_COLLECT_INTERVAL")) {
+    t.every = std::max(*every, std::chrono::milliseconds{10});
+    t.first = t.every;
+  }
+  if (auto age = env_seconds("PROJLINK_BLOB_COLLECT_MIN_AGE"))
+    t.min_age = std::chrono::duration_cast<std::chrono::seconds>(*age);
+  return t;
+}
 
 struct worker_state {
   static inline const char* name = "sync-worker";
@@ -77,6 +113,12 @@ struct coordinator_state {
   std::vector<caf::actor> idle;
   bool claiming = false;
   bool again = false;
+  /// Batches handed to workers and not finished, and the highest job id
+  /// among them: the next claim starts above it, so no job is handed out
+  /// twice; with nothing in flight, claims start from the first pending job
+  /// again (retries fall due below the mark).
+  int in_flight = 0;
+  int64_t claimed_to = 0;
   std::string next_due; ///< earliest pending job (empty: none known)
   const blob_store* blobs = nullptr;
   static inline const char* name = "sync";
@@ -89,6 +131,8 @@ void pump(self_ptr self);
 void finished(self_ptr self, const caf::actor& w, std::vector<event>& events) {
   auto& st = self->state;
   st.idle.push_back(w);
+  if (--st.in_flight == 0)
+    st.claimed_to = 0;
   if (!events.empty()) {
     self->send(st.hub, atom::publish_v, events);
     if (st.notifier)
@@ -107,9 +151,10 @@ void pump(self_ptr self) {
     return;
   st.claiming = true;
   st.again = false;
+  auto after = st.in_flight > 0 ? st.claimed_to : int64_t{0};
   self
-    ->request(st.store, store_timeout, atom::write_v,
-              make_store_fn([](SQLite::Database& d) { return sync::claim(d, batch_size); }))
+    ->request(st.store, store_timeout, atom::read_v,
+              make_store_fn([after](SQLite::Database& d) { return sync::claim(d, batch_size, after); }))
     .then(
       [=](claimed& c) {
         auto& st = self->state;
@@ -120,6 +165,8 @@ void pump(self_ptr self) {
             pump(self);
           return;
         }
+        st.claimed_to = std::max(st.claimed_to, c.jobs.back().id);
+        st.in_flight++;
         auto w = st.idle.back();
         st.idle.pop_back();
         self->request(w, caf::infinite, atom::request_v, std::move(c.jobs))
@@ -127,10 +174,8 @@ void pump(self_ptr self) {
                 [=](caf::error& e) {
                   spdlog::error("sync: a batch failed: {}; its jobs are retried",
                                 caf::to_string(e));
-                  // Jobs stay 'running' in the store; recover them now.
-                  self->request(self->state.store, store_timeout, atom::write_v,
-                                make_store_fn([](SQLite::Database& d) { return sync::recover(d); }))
-                    .then([=](int64_t) {}, [](caf::error&) {});
+                  // Its jobs are still pending: claimed again once nothing
+                  // is in flight.
                   std::vector<event> none;
                   finished(self, w, none);
                 });
@@ -141,6 +186,36 @@ void pump(self_ptr self) {
         self->state.claiming = false;
         spdlog::error("sync: cannot claim jobs: {}", caf::to_string(e));
       });
+}
+
+/// One collection on a thread of its own: the snapshot of referenced blobs
+/// comes from the store, and so does the re-check of what was chosen.
+void collect_blobs(self_ptr self, std::chrono::seconds min_age) {
+  auto store = self->state.store;
+  self
+    ->request(store, store_timeout, atom::read_v,
+              make_store_fn([](SQLite::Database& d) { return drawings::referenced_blobs(d); }))
+    .then(
+      [=](std::vector<std::string>& refs) {
+        self->spawn<caf::detached>(
+          [min_age](caf::blocking_actor* me, const blob_store* b, caf::actor store,
+                    std::vector<std::string> snapshot) {
+            auto check = [&](const std::vector<std::string>& chosen) {
+              caf::expected<std::vector<std::string>> out{make_error(ec::internal, "no reply")};
+              me->request(store, store_timeout, atom::read_v,
+                          make_store_fn([chosen](SQLite::Database& d) {
+                            return drawings::unreferenced_blobs(d, chosen);
+                          }))
+                .receive([&](std::vector<std::string>& xs) { out = std::move(xs); },
+                         [&](caf::error& e) { out = std::move(e); });
+              return out;
+            };
+            if (auto n = b->collect(snapshot, check, min_age); n > 0)
+              spdlog::info("blobs: removed {} unreferenced files", n);
+          },
+          self->state.blobs, store, std::move(refs));
+      },
+      [](caf::error& e) { spdlog::warn("blobs: collection skipped: {}", caf::to_string(e)); });
 }
 
 caf::behavior coordinator(self_ptr self, caf::actor store, hub_actor hub, caf::actor notifier,
@@ -168,27 +243,15 @@ caf::behavior coordinator(self_ptr self, caf::actor store, hub_actor hub, caf::a
       },
       [=](caf::error& e) { spdlog::error("sync: recovery failed: {}", caf::to_string(e)); });
   self->delayed_send(self, poll_interval, atom::tick_v);
-  self->delayed_send(self, collect_interval / 60, atom::flush_v);
+  auto timing = collect_timing_now();
+  self->delayed_send(self, timing.first, atom::flush_v);
   return {
     // Garbage collection of blobs no revision refers to (e.g. an upload
-    // whose revision was refused after its file was stored).
+    // whose revision was refused after its file was stored): mark and
+    // sweep, see blob_store::collect.
     [=](atom::flush) {
-      self->delayed_send(self, collect_interval, atom::flush_v);
-      self
-        ->request(self->state.store, store_timeout, atom::read_v,
-                  make_store_fn([](SQLite::Database& d) { return drawings::referenced_blobs(d); }))
-        .then(
-          [=](std::vector<std::string>& refs) {
-            const auto* blobs = self->state.blobs;
-            self->spawn<caf::detached>(
-              [](caf::event_based_actor* me, const blob_store* b, std::vector<std::string> r) {
-                if (auto n = b->collect(r); n > 0)
-                  spdlog::info("blobs: removed {} unreferenced files", n);
-                me->quit();
-              },
-              blobs, std::move(refs));
-          },
-          [](caf::error& e) { spdlog::warn("blobs: collection skipped: {}", caf::to_string(e)); });
+      self->delayed_send(self, timing.every, atom::flush_v);
+      collect_blobs(self, timing.min_age);
     },
     [=](atom::notify) { pump(self); },
     [=](atom::tick) {

@@ -69,18 +69,49 @@ int64_t drawing_for(db& d, const connection& c, const revision& u) {
 /// What applying one job did.
 enum class outcome { copied, updated, deleted, skipped };
 
-outcome copy(db& d, const connection& c, const revision& u) {
+/// What a batch's jobs look up more than once, looked up once per batch.
+struct batch_context {
+  /// Upstream revisions by id; nullopt: gone or deleted (a fan-out copies
+  /// one revision into many downstreams: one load per batch).
+  std::map<std::string, std::optional<revision>> upstream;
+  /// (downstream, parts) already upserted in this batch.
+  std::set<std::string> parts_done;
+  /// Change of projects.revisions per project, written once at the end.
+  std::map<std::string, int64_t> counted;
+
+  const std::optional<revision>& load(db& d, const std::string& id) {
+    auto it = upstream.find(id);
+    if (it == upstream.end())
+      it = upstream.emplace(id, drawings::load_live(d, id)).first;
+    return it->second;
+  }
+  /// upsert_parts, unless the same parts went to the same project already.
+  void parts(db& d, const connection& c, const revision& u) {
+    if (!u.area && !u.discipline && !u.set)
+      return;
+    auto f = fields_of(u);
+    std::string key = c.downstream + '\0' + c.id;
+    for (const auto* x : {&f.area, &f.area_description, &f.discipline, &f.set, &f.set_date})
+      key += (*x ? '\1' + **x : std::string{"\2"});
+    key += f.discipline_position ? std::to_string(*f.discipline_position) : "-";
+    if (parts_done.insert(key).second)
+      drawings::upsert_parts(d, c.downstream, f, c.id);
+  }
+};
+
+outcome copy(db& d, batch_context& b, const connection& c, const revision& u) {
+  // One copy per connection + upstream revision (revisions_one_copy).
   sql::stmt exists(d, "SELECT 1 FROM revisions WHERE connection = ? AND upstream_revision = ?");
   exists.bind(1, c.id);
   exists.bind(2, u.id);
   if (exists.executeStep())
     return outcome::skipped; // already copied: at most once
-  drawings::upsert_parts(d, c.downstream, fields_of(u), c.id);
+  b.parts(d, c, u);
   auto drawing = drawing_for(d, c, u);
   sql::stmt q(d, "INSERT INTO revisions (id, project, drawing, revision, status, drawing_date, "
                  "received_date, set_name, obsolete, published, sha256, size, created_at, "
                  "connection, upstream_revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)");
-  q.bind(1, sql::random_id("r-"));
+  q.bind(1, sql::ordered_id("r-"));
   q.bind(2, c.downstream);
   q.bind(3, drawing);
   q.bind(4, u.label);
@@ -95,19 +126,17 @@ outcome copy(db& d, const connection& c, const revision& u) {
   q.bind(13, c.id);
   q.bind(14, u.id);
   q.exec();
-  sql::stmt n(d, "UPDATE projects SET revisions = revisions + 1 WHERE id = ?");
-  n.bind(1, c.downstream);
-  n.exec();
+  b.counted[c.downstream]++;
   return outcome::copied;
 }
 
-outcome update(db& d, const connection& c, const revision& u) {
+outcome update(db& d, batch_context& b, const connection& c, const revision& u) {
   sql::stmt find(d, "SELECT id FROM revisions WHERE connection = ? AND upstream_revision = ? "
                     "AND deleted_at IS NULL");
   find.bind(1, c.id);
   find.bind(2, u.id);
   if (!find.executeStep())
-    return u.published ? copy(d, c, u) : outcome::skipped;
+    return u.published ? copy(d, b, c, u) : outcome::skipped;
   auto id = find.getColumn(0).getString();
   drawings::upsert_parts(d, c.downstream, fields_of(u), c.id);
   // Copied metadata follows the upstream (the downstream cannot change it).
@@ -134,7 +163,7 @@ outcome update(db& d, const connection& c, const revision& u) {
   return outcome::updated;
 }
 
-outcome remove(db& d, const connection& c, const std::string& upstream_revision) {
+outcome remove(db& d, batch_context& b, const connection& c, const std::string& upstream_revision) {
   sql::stmt q(d, "UPDATE revisions SET deleted_at = ? WHERE connection = ? "
                  "AND upstream_revision = ? AND deleted_at IS NULL");
   q.bind(1, now_string());
@@ -142,24 +171,24 @@ outcome remove(db& d, const connection& c, const std::string& upstream_revision)
   q.bind(3, upstream_revision);
   if (q.exec() == 0)
     return outcome::skipped;
-  sql::stmt n(d, "UPDATE projects SET revisions = revisions - 1 WHERE id = ?");
-  n.bind(1, c.downstream);
-  n.exec();
+  b.counted[c.downstream]--;
   return outcome::deleted;
 }
 
-outcome apply_one(db& d, const connection& c, const sync_job& j) {
+outcome apply_one(db& d, batch_context& b, const connection& c, const sync_job& j) {
   // R12: after a disconnect (or an undo) nothing new is copied.
   if (c.state != conn_state::active)
     return outcome::skipped;
   if (j.kind == "delete")
-    return remove(d, c, j.upstream_revision);
-  auto u = drawings::load(d, j.upstream_revision);
-  if (!u || drawings::is_deleted(d, j.upstream_revision))
-    return outcome::skipped;
+    return remove(d, b, c, j.upstream_revision);
+  const auto& u = b.load(d, j.upstream_revision);
+  if (!u)
+    return outcome::skipped; // gone or deleted
   if (j.kind == "copy")
-    return u->published ? copy(d, c, *u) : outcome::skipped;
-  return update(d, c, *u);
+    return u->published ? copy(d, b, c, *u) : outcome::skipped;
+  auto o = update(d, b, c, *u);
+  b.parts_done.clear(); // an update may have changed what a part holds
+  return o;
 }
 
 event downstream_event(const connection& c, const std::string& kind, std::string detail) {
@@ -193,27 +222,23 @@ bool cm_admin(db& d, const user& u, const std::string& project) {
 
 } // namespace
 
-caf::expected<claimed> claim(db& d, int64_t limit) {
+caf::expected<claimed> claim(db& d, int64_t limit, int64_t after) {
   claimed out;
   auto now = now_string();
   sql::stmt q(d, "SELECT j.id, j.connection, j.upstream_revision, j.kind, j.attempts, "
                  "coalesce(r.sha256, ''), coalesce(r.size, 0) FROM sync_jobs j INDEXED BY sync_jobs_pending "
                  "LEFT JOIN revisions r ON r.id = j.upstream_revision "
-                 "WHERE j.state = 'pending' AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?) "
+                 "WHERE j.state = 'pending' AND j.id > ? "
+                 "AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?) "
                  "ORDER BY j.id LIMIT ?");
-  q.bind(1, now);
-  q.bind(2, limit);
+  q.bind(1, after);
+  q.bind(2, now);
+  q.bind(3, limit);
   while (q.executeStep())
     out.jobs.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(),
                         q.getColumn(2).getString(), q.getColumn(3).getString(),
                         q.getColumn(4).getInt64(), q.getColumn(5).getString(),
                         q.getColumn(6).getInt64()});
-  sql::stmt mark(d, "UPDATE sync_jobs SET state = 'running' WHERE id = ?");
-  for (const auto& j : out.jobs) {
-    mark.reset();
-    mark.bind(1, j.id);
-    mark.exec();
-  }
   // The earliest pending job (NULL, i.e. due now, sorts first), read from
   // the (state, next_attempt_at) index instead of scanning every pending job.
   sql::stmt next(d, "SELECT next_attempt_at FROM sync_jobs WHERE state = 'pending' "
@@ -223,9 +248,14 @@ caf::expected<claimed> claim(db& d, int64_t limit) {
   return out;
 }
 
-caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs,
-                                        const std::vector<job_check>& checks,
-                                        const sync_retry& retry) {
+namespace {
+
+/// apply's body. `per_job`: each job in its own savepoint, and a job that
+/// throws counts as a failed attempt; otherwise an exception leaves the
+/// whole batch to the caller.
+std::vector<event> apply_jobs(db& d, const std::vector<sync_job>& jobs,
+                              const std::vector<job_check>& checks, const sync_retry& retry,
+                              bool per_job) {
   std::map<int64_t, std::string> problems;
   for (const auto& c : checks)
     if (!c.error.empty())
@@ -236,8 +266,12 @@ caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs
   std::map<std::string, int64_t> removed;
   std::set<std::string> touched;
   auto at = now_string();
+  batch_context batch;
   sql::stmt done(d, "UPDATE sync_jobs SET state = 'done', done_at = ?, attempts = attempts + 1, "
                     "bytes = ?, last_error = NULL WHERE id = ?");
+  sql::stmt savepoint(d, "SAVEPOINT job");
+  sql::stmt release(d, "RELEASE job");
+  sql::stmt rollback(d, "ROLLBACK TO job");
   for (const auto& j : jobs) {
     auto it = conns.find(j.connection);
     if (it == conns.end()) {
@@ -248,27 +282,38 @@ caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs
     }
     const auto& c = it->second;
     std::string error;
+    auto record = [&](outcome o) {
+      if (o == outcome::copied)
+        copied[c.id]++;
+      if (o == outcome::deleted)
+        removed[c.id]++;
+      touched.insert(c.id);
+      done.reset();
+      done.bind(1, at);
+      done.bind(2, o == outcome::copied ? j.size : 0);
+      done.bind(3, j.id);
+      done.exec();
+    };
     if (auto p = problems.find(j.id); p != problems.end()) {
       error = p->second;
+    } else if (!per_job) {
+      record(apply_one(d, batch, c, j));
+      continue;
     } else {
-      d.exec("SAVEPOINT job");
+      savepoint.reset();
+      savepoint.exec();
       try {
-        auto o = apply_one(d, c, j);
-        d.exec("RELEASE job");
-        if (o == outcome::copied)
-          copied[c.id]++;
-        if (o == outcome::deleted)
-          removed[c.id]++;
-        touched.insert(c.id);
-        done.reset();
-        done.bind(1, at);
-        done.bind(2, o == outcome::copied ? j.size : 0);
-        done.bind(3, j.id);
-        done.exec();
+        auto o = apply_one(d, batch, c, j);
+        release.reset();
+        release.exec();
+        record(o);
         continue;
       } catch (const std::exception& e) {
-        d.exec("ROLLBACK TO job");
-        d.exec("RELEASE job");
+        rollback.reset();
+        rollback.exec();
+        release.reset();
+        release.exec();
+        batch.parts_done.clear(); // rolled back; counted is changed last, not reached
         error = e.what();
       }
     }
@@ -295,6 +340,15 @@ caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs
            downstream_event(c, "sync_failed",
                             json{{"revision", j.upstream_revision}, {"error", error}}.dump()),
            c);
+  }
+  sql::stmt count(d, "UPDATE projects SET revisions = revisions + ? WHERE id = ?");
+  for (const auto& [project, n] : batch.counted) {
+    if (n == 0)
+      continue;
+    count.reset();
+    count.bind(1, n);
+    count.bind(2, project);
+    count.exec();
   }
   for (const auto& id : touched) {
     const auto& c = conns.at(id);
@@ -324,6 +378,28 @@ caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs
            c);
   }
   return out;
+}
+
+} // namespace
+
+caf::expected<std::vector<event>> apply(db& d, const std::vector<sync_job>& jobs,
+                                        const std::vector<job_check>& checks,
+                                        const sync_retry& retry) {
+  // Fast path: the whole batch without a savepoint per job (two statements
+  // less per job). Should any job throw, the batch is rolled back and
+  // applied again job by job, so that only that job fails its attempt.
+  sql::stmt savepoint(d, "SAVEPOINT batch");
+  savepoint.exec();
+  try {
+    auto out = apply_jobs(d, jobs, checks, retry, false);
+    sql::stmt release(d, "RELEASE batch");
+    release.exec();
+    return out;
+  } catch (const std::exception&) {
+    d.exec("ROLLBACK TO batch");
+    d.exec("RELEASE batch");
+  }
+  return apply_jobs(d, jobs, checks, retry, true);
 }
 
 caf::expected<int64_t> recover(db& d) {

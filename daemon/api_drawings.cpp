@@ -166,14 +166,24 @@ void add_drawings_api(handler_map& m) {
                 return blobs->put_path(*path, dirs);
               return blobs->put_fd(*fd_guard);
             },
-            [c, r, store](blob_info& blob) {
+            [c, r, store, blobs](blob_info& blob) {
+              // The blob stays pinned (safe from collection) until the
+              // revision referring to it is committed, or refused.
+              auto sha = blob.sha256;
               c->self
                 ->request(store, timeout, atom::write_v,
                           make_store_fn([r, blob](SQLite::Database& d) {
                             return drawings::insert(d, r, blob);
                           }))
-                .then([c](revision& x) { c->reply({{"revision", to_json(x)}}); },
-                      [c](caf::error& e) { c->fail(e); });
+                .then(
+                  [c, blobs, sha](revision& x) {
+                    blobs->unpin(sha);
+                    c->reply({{"revision", to_json(x)}});
+                  },
+                  [c, blobs, sha](caf::error& e) {
+                    blobs->unpin(sha);
+                    c->fail(e);
+                  });
             });
         },
         [c](caf::error& e) { c->fail(e); });
