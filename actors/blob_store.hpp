@@ -15,6 +15,10 @@
 
 #include <caf/expected.hpp>
 
+#include <sys/types.h>
+
+#include <atomic>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -39,16 +43,36 @@ public:
 
   /// Copies everything readable from `fd` (from its current offset) into
   /// the store. The descriptor stays open.
-  caf::expected<blob_info> put_fd(int fd) const;
+  /// Stops with FileTooLarge past `max_bytes`; waits at most `timeout` for
+  /// the descriptor to become readable (a pipe that never ends), and gives
+  /// up when `cancelled` turns true (the client hung up).
+  caf::expected<blob_info> put_fd(int fd, uint64_t max_bytes = UINT64_MAX,
+                                  std::chrono::milliseconds timeout = std::chrono::hours{24},
+                                  const std::atomic<bool>* cancelled = nullptr) const;
 
-  /// Stores the regular file `path`, which must resolve (symlinks and `..`
-  /// followed) to a file inside one of `import_dirs`; else PathNotAllowed.
+  /// Who asks for a path upload: the file must be one this uid (with these
+  /// groups) could read itself.
+  struct reader {
+    uid_t uid = 0;
+    std::vector<gid_t> groups; ///< primary and supplementary
+  };
+
+  /// Stores the regular file `path`, which must name a file beneath one of
+  /// `import_dirs` without `.`, `..` or a symlink in any component below the
+  /// root; it is opened component by component beneath the root's own
+  /// descriptor (openat, O_NOFOLLOW), so no directory swapped in meanwhile
+  /// can lead outside. `who` must be able to search every directory on the
+  /// way and read the file. Anything else is PathNotAllowed; more than
+  /// `max_bytes` is FileTooLarge.
   caf::expected<blob_info> put_path(const std::string& path,
-                                    const std::vector<std::string>& import_dirs) const;
+                                    const std::vector<std::string>& import_dirs,
+                                    const reader& who, uint64_t max_bytes = UINT64_MAX) const;
 
   /// Writes blob `sha256` into `fd`, verifying the hash on the way; an
   /// error when the stored bytes do not match their name.
-  caf::expected<blob_info> export_to(const std::string& sha256, int fd) const;
+  caf::expected<blob_info> export_to(const std::string& sha256, int fd,
+                                     std::chrono::milliseconds timeout = std::chrono::hours{24},
+                                     const std::atomic<bool>* cancelled = nullptr) const;
 
   /// Re-reads blob `sha256` and checks its hash and size.
   caf::expected<void> verify(const std::string& sha256, int64_t size) const;
@@ -62,7 +86,13 @@ public:
   std::string path_of(const std::string& sha256) const;
 
 private:
-  caf::expected<blob_info> put(int fd, const std::string& what) const;
+  struct limits {
+    uint64_t max_bytes = UINT64_MAX;
+    std::chrono::milliseconds timeout = std::chrono::hours{24};
+    const std::atomic<bool>* cancelled = nullptr;
+    bool poll = false; ///< wait with poll(2) before each read (passed descriptors)
+  };
+  caf::expected<blob_info> put(int fd, const std::string& what, const limits& lim) const;
   std::string dir_;
 };
 

@@ -133,25 +133,37 @@ public:
     };
   }
 
-  field dur(duration& dst) {
-    return [this, &dst](const YAML::Node& n, const std::string& key) {
+  /// Every duration has a range (SPEC §8): by default 1ms to 3650d; a value
+  /// outside it is an error, never a silent wrap.
+  field dur(duration& dst, duration min = duration{1},
+            duration max = std::chrono::hours{24 * 3650}) {
+    return [this, &dst, min, max](const YAML::Node& n, const std::string& key) {
       if (!scalar(n, key, "a duration such as 500ms, 5m or 30d"))
         return;
-      if (auto d = parse_duration(n.Scalar()))
-        dst = *d;
-      else
+      if (auto d = parse_duration(n.Scalar())) {
+        if (*d < min || *d > max)
+          error(key, n.Mark(),
+                "must be between " + format_duration(min) + " and " + format_duration(max));
+        else
+          dst = *d;
+      } else
         error(key, n.Mark(),
               "bad duration '" + n.Scalar() + "' (write e.g. 500ms, 30s, 5m, 2h, 30d)");
     };
   }
 
-  field size(uint64_t& dst) {
-    return [this, &dst](const YAML::Node& n, const std::string& key) {
+  /// Every size has a range too: by default 1B to 1TiB.
+  field size(uint64_t& dst, uint64_t min = 1, uint64_t max = uint64_t{1} << 40) {
+    return [this, &dst, min, max](const YAML::Node& n, const std::string& key) {
       if (!scalar(n, key, "a size such as 64KiB or 1MiB"))
         return;
-      if (auto s = parse_size(n.Scalar()))
-        dst = *s;
-      else
+      if (auto s = parse_size(n.Scalar())) {
+        if (*s < min || *s > max)
+          error(key, n.Mark(),
+                "must be between " + format_size(min) + " and " + format_size(max));
+        else
+          dst = *s;
+      } else
         error(key, n.Mark(), "bad size '" + n.Scalar() + "' (write e.g. 4096, 64KiB, 1MiB)");
     };
   }
@@ -265,9 +277,18 @@ public:
                   }},
                  {"operators", peers(c.control.operators)},
                  {"clients", peers(c.control.clients)},
+                 {"max_clients_per_uid", integer(c.control.max_clients_per_uid, 1, 1'000'000)},
                  {"max_clients", integer(c.control.max_clients, 1, 1'000'000)},
-                 {"max_message_bytes", size(c.control.max_message_bytes)},
-                 {"idle_timeout", dur(c.control.idle_timeout)}});
+                 {"operator_slots", integer(c.control.operator_slots, 0, 1'000)},
+                 {"max_calls_in_flight", integer(c.control.max_calls_in_flight, 1, 100'000)},
+                 {"max_unread_reply_bytes",
+                  size(c.control.max_unread_reply_bytes, uint64_t{4} << 20, uint64_t{64} << 30)},
+                 {"reply_memory", size(c.control.reply_memory, uint64_t{4} << 20, uint64_t{1} << 40)},
+                 {"max_message_bytes",
+                  size(c.control.max_message_bytes, 1024, uint64_t{1} << 30)},
+                 {"fd_timeout", dur(c.control.fd_timeout, duration{100}, std::chrono::hours{24})},
+                 {"idle_timeout",
+                  dur(c.control.idle_timeout, duration{100}, std::chrono::hours{24 * 365})}});
           }},
          {"storage",
           [&](const YAML::Node& n, const std::string& k) {
@@ -275,7 +296,8 @@ public:
                 {{"state_dir", string(c.storage.state_dir)},
                  {"database", string(c.storage.database)},
                  {"blobs", string(c.storage.blobs)},
-                 {"import_dirs", strings(c.storage.import_dirs)}});
+                 {"import_dirs", strings(c.storage.import_dirs)},
+                 {"max_upload_bytes", size(c.storage.max_upload_bytes, 1, uint64_t{1} << 44)}});
           }},
          {"connections",
           [&](const YAML::Node& n, const std::string& k) {

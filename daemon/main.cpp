@@ -8,6 +8,7 @@
 #include "actors/system.hpp"
 #include "config/config.hpp"
 #include "daemon/control_server.hpp"
+#include "daemon/file_pool.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/notify.hpp"
 
@@ -157,6 +158,8 @@ std::vector<std::string> restart_only_changes(const config& a, const config& b) 
     out.push_back("storage.database");
   if (a.storage.blobs != b.storage.blobs)
     out.push_back("storage.blobs");
+  if (a.storage.max_upload_bytes != b.storage.max_upload_bytes)
+    out.push_back("storage.max_upload_bytes");
   if (a.actors.scheduler_threads != b.actors.scheduler_threads)
     out.push_back("actors.scheduler_threads");
   if (a.sync.workers != b.sync.workers)
@@ -210,8 +213,14 @@ int run(const options& opts, config cfg) {
   blob_store blobs{cfg.path(cfg.storage.blobs)};
   file_settings files;
   files.set_import_dirs(cfg.storage.import_dirs);
+  files.max_upload_bytes = cfg.storage.max_upload_bytes;
+  files.fd_timeout_ms = cfg.control.fd_timeout.count();
   svc.blobs = &blobs;
   svc.files = &files;
+  // Bounded file I/O for calls: at most this many uploads and exports copy
+  // at once, whatever the number of clients (SPEC §6.3).
+  file_pool file_workers{sys, 8};
+  svc.file_workers = &file_workers;
   notifier_metrics notifier_stats;
   auto notifier = spawn_notifier(sys, svc.store, notifier_settings::from_config(cfg),
                                  &notifier_stats);
@@ -263,12 +272,14 @@ int run(const options& opts, config cfg) {
       next.storage.state_dir = cfg.storage.state_dir;
       next.storage.database = cfg.storage.database;
       next.storage.blobs = cfg.storage.blobs;
+      next.storage.max_upload_bytes = cfg.storage.max_upload_bytes;
       next.actors.scheduler_threads = cfg.actors.scheduler_threads;
       cfg = std::move(next);
       setup_logging(cfg);
       server->set_limits(control_limits::from(cfg));
       apply_limits(cfg, limits);
       files.set_import_dirs(cfg.storage.import_dirs);
+      files.fd_timeout_ms = cfg.control.fd_timeout.count();
       caf::anon_send(notifier, atom::configure_v, notifier_settings::from_config(cfg));
       spdlog::info("reload: {} applied", cfg.source);
     }
@@ -335,6 +346,7 @@ int run(const options& opts, config cfg) {
   caf::anon_send(notifier, atom::shutdown_v);
   caf::anon_send(svc.reader, atom::shutdown_v);
   svc.reader = nullptr;
+  file_workers.shutdown();
   caf::anon_send(svc.store, atom::shutdown_v);
   svc.store = nullptr;
   sys.await_all_actors_done();

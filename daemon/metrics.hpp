@@ -16,6 +16,10 @@ struct daemon_metrics {
   std::atomic<uint64_t> clients_timed_out{0};
   std::atomic<int64_t> clients_connected{0};
   std::atomic<uint64_t> reloads{0};
+  /// The most calls (oneway included) any one connection had in flight.
+  std::atomic<uint64_t> calls_in_flight_peak{0};
+  std::atomic<uint64_t> reply_bytes{0};        ///< unread replies of all connections
+  std::atomic<uint64_t> clients_closed_unread{0}; ///< over an unread-reply bound
 };
 
 } // namespace projlink

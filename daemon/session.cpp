@@ -59,17 +59,33 @@ std::string call_context::interface() const {
   return in_.call.method.substr(0, dot);
 }
 
+call_context::~call_context() {
+  // A oneway call counts as in flight until it is done (SPEC §6.3); its
+  // handler may never answer, so the end of its context ends it.
+  if (in_.call.oneway && !finished_.exchange(true))
+    svc->replies->push({session_, 0, {}, false, true});
+}
+
 void call_context::reply(const varlink::json& parameters, bool continues) const {
-  if (in_.call.oneway)
+  if (in_.call.oneway) {
+    if (!continues && !finished_.exchange(true))
+      svc->replies->push({session_, 0, {}, false, true});
     return;
+  }
+  if (!continues)
+    finished_ = true;
   svc->replies->push({session_, in_.seq, varlink::encode_reply(parameters, continues), continues});
 }
 
 void call_context::fail(const std::string& qualified_name,
                         const varlink::json& parameters) const {
   svc->metrics->call_errors++;
-  if (in_.call.oneway)
+  if (in_.call.oneway) {
+    if (!finished_.exchange(true))
+      svc->replies->push({session_, 0, {}, false, true});
     return;
+  }
+  finished_ = true;
   svc->replies->push({session_, in_.seq, varlink::encode_error(qualified_name, parameters), false});
 }
 

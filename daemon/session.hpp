@@ -21,6 +21,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -38,6 +39,7 @@ struct peer_info {
   gid_t gid = 0;
   bool is_operator = false; ///< may call everything
   bool is_client = false;   ///< may call all but Directory and Daemon.Reload
+  std::vector<gid_t> groups; ///< primary and supplementary (SO_PEERGROUPS)
 };
 
 /// Descriptors received with a call (SCM_RIGHTS). Closed with the last copy.
@@ -57,6 +59,10 @@ struct incoming_call {
   bool alone = false;
   varlink::call call;
   std::shared_ptr<fd_bundle> fds;
+  /// Who called (credentials taken when the connection was accepted).
+  std::shared_ptr<const peer_info> peer;
+  /// Turns true when the client hangs up: work on its descriptors stops.
+  std::shared_ptr<const std::atomic<bool>> gone;
 };
 
 /// One encoded reply (NUL included) for the control thread to write.
@@ -65,6 +71,8 @@ struct outgoing_reply {
   uint64_t seq = 0;
   std::string bytes;
   bool continues = false; ///< more replies follow for this call
+  /// A oneway call finished (no bytes): it no longer counts as in flight.
+  bool oneway_done = false;
 };
 
 /// Multi-producer queue read by the control thread; wakes it through an
@@ -90,6 +98,10 @@ private:
 /// Settings the Drawings calls read; a reload replaces them. Thread-safe.
 class file_settings {
 public:
+  /// storage.max_upload_bytes and control.fd_timeout; a reload replaces them.
+  std::atomic<uint64_t> max_upload_bytes{uint64_t{2} << 30};
+  std::atomic<int64_t> fd_timeout_ms{30'000};
+
   std::vector<std::string> import_dirs() const {
     std::lock_guard<std::mutex> g{mtx_};
     return import_dirs_;
@@ -115,6 +127,7 @@ struct services {
   caf::actor sync;
   sync_metrics* sync_stats = nullptr;
   file_settings* files = nullptr;
+  class file_pool* file_workers = nullptr; ///< bounded file I/O (daemon/file_pool)
   reply_queue* replies = nullptr;
   daemon_metrics* metrics = nullptr;
   store_metrics* store_stats = nullptr;
@@ -151,6 +164,9 @@ public:
 private:
   uint64_t session_;
   incoming_call in_;
+  mutable std::atomic<bool> finished_{false}; ///< a final reply (or oneway end) was posted
+public:
+  ~call_context();
 };
 
 using call_ptr = std::shared_ptr<const call_context>;

@@ -215,3 +215,31 @@ TEST_CASE("the local configuration keeps everything under one directory") {
   CHECK(c.path(c.control.socket) == c.storage.state_dir + "/projlink.sock");
   CHECK(validate(c).empty());
 }
+
+TEST_CASE("durations and sizes have ranges; the bounds of issue 15 are keys of their own") {
+  // 200000d passed --check-config once and expired every request at once.
+  auto e = only_error("connections:\n  request_ttl: 200000d\n");
+  CHECK(e.key == "connections.request_ttl");
+  CHECK(e.line == 2);
+  CHECK(e.message.find("between") != std::string::npos);
+  CHECK(only_error("control:\n  idle_timeout: 200000d\n").key == "control.idle_timeout");
+  CHECK(only_error("control:\n  fd_timeout: 0ms\n").key == "control.fd_timeout");
+  CHECK(only_error("control:\n  max_unread_reply_bytes: 1MiB\n").key
+        == "control.max_unread_reply_bytes");
+  CHECK(only_error("control:\n  max_calls_in_flight: 0\n").key == "control.max_calls_in_flight");
+  CHECK(only_error("storage:\n  max_upload_bytes: 0\n").key == "storage.max_upload_bytes");
+  CHECK(only_error("actors:\n  passivate_after: 0ms\n").key == "actors.passivate_after");
+  auto r = parse("control:\n  max_clients_per_uid: 8\n  operator_slots: 0\n"
+                 "  max_calls_in_flight: 16\n  max_unread_reply_bytes: 8MiB\n"
+                 "  reply_memory: 256MiB\n  fd_timeout: 5s\nstorage:\n  max_upload_bytes: 10MiB\n"
+                 "connections:\n  request_ttl: 3650d\n");
+  INFO((r.errors.empty() ? "" : r.errors[0].to_string()));
+  REQUIRE(r.cfg);
+  CHECK(r.cfg->control.max_clients_per_uid == 8);
+  CHECK(r.cfg->control.operator_slots == 0);
+  CHECK(r.cfg->control.max_calls_in_flight == 16);
+  CHECK(r.cfg->control.max_unread_reply_bytes == 8u << 20);
+  CHECK(r.cfg->control.reply_memory == 256u << 20);
+  CHECK(r.cfg->control.fd_timeout == std::chrono::seconds{5});
+  CHECK(r.cfg->storage.max_upload_bytes == 10u << 20);
+}
