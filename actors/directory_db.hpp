@@ -26,14 +26,19 @@ caf::expected<company> update_company(db& d, const std::string& id,
                                       const std::optional<std::string>& name,
                                       std::optional<bool> auto_approve);
 caf::expected<company> get_company(db& d, const std::string& id);
-caf::expected<std::vector<company>> list_companies(db& d);
+/// Lists are keyset-paged (SPEC §6.2): items after `after` in the stated
+/// order, at most `limit` (< 0: all).
+caf::expected<std::vector<company>> list_companies(db& d, const std::optional<std::string>& after = {},
+                                                   int64_t limit = -1);
 
 caf::expected<project> create_project(db& d, const project& p);
 caf::expected<project> update_project(db& d, const std::string& id,
                                       const std::optional<std::string>& name,
                                       std::optional<bool> active);
 caf::expected<project> get_project(db& d, const std::string& id);
-caf::expected<std::vector<project>> list_projects(db& d, const std::optional<std::string>& company);
+caf::expected<std::vector<project>> list_projects(db& d, const std::optional<std::string>& company,
+                                                  const std::optional<std::string>& after = {},
+                                                  int64_t limit = -1);
 
 caf::expected<user> create_user(db& d, const user& u);
 caf::expected<user> update_user(db& d, const std::string& id,
@@ -42,12 +47,16 @@ caf::expected<user> update_user(db& d, const std::string& id,
                                 std::optional<bool> company_admin);
 /// By id, or by email when `id_or_email` contains '@'.
 caf::expected<user> find_user(db& d, const std::string& id_or_email);
-caf::expected<std::vector<user>> list_users(db& d, const std::optional<std::string>& company);
+caf::expected<std::vector<user>> list_users(db& d, const std::optional<std::string>& company,
+                                            const std::optional<std::string>& after = {},
+                                            int64_t limit = -1);
 
 caf::expected<access> set_access(db& d, const std::string& project, const std::string& user,
                                  std::optional<level> cm, std::optional<level> drawings);
 caf::expected<void> remove_access(db& d, const std::string& project, const std::string& user);
-caf::expected<std::vector<access>> list_access(db& d, const std::string& project);
+caf::expected<std::vector<access>> list_access(db& d, const std::string& project,
+                                               const std::optional<std::string>& after = {},
+                                               int64_t limit = -1);
 
 /// Directory.Import: applies a YAML document (see io.projlink.Directory.varlink).
 /// On error the caller must roll back: earlier items may have been written.

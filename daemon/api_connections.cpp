@@ -6,6 +6,7 @@
 #include "actors/notifications_db.hpp"
 #include "actors/sync_db.hpp"
 #include "daemon/api_util.hpp"
+#include "daemon/paging.hpp"
 #include "daemon/session.hpp"
 
 #include <caf/all.hpp>
@@ -176,20 +177,35 @@ void add_connections_api(handler_map& m) {
     auto as = api::ref_param(p, "as");
     auto project = api::ref_param(p, "project");
     auto after = p.opt_int("after").value_or(0);
-    auto limit = p.opt_int("limit").value_or(100);
+    auto limit = p.opt_int("limit").value_or(paging::default_limit);
     p.finish();
     if (after < 0)
       throw varlink::invalid_parameter("after");
-    if (limit < 1 || limit > 10'000)
+    if (limit < 1 || limit > paging::max_limit)
       throw varlink::invalid_parameter("limit");
+    // SPEC §6.2: one row more tells whether a next page exists; a page also
+    // ends before its reply passes 4 MiB. Here `next` is the last seq.
     store_call<std::vector<event>>(
       c, read,
-      [=](SQLite::Database& d) { return connections::history(d, as, project, after, limit); },
-      [](const std::vector<event>& xs) {
+      [=](SQLite::Database& d) { return connections::history(d, as, project, after, limit + 1); },
+      [limit](const std::vector<event>& xs) {
         auto out = json::array();
-        for (const auto& e : xs)
-          out.push_back(to_json(e));
-        return json{{"events", out}};
+        size_t bytes = 256;
+        bool more = false;
+        for (size_t n = 0; n < xs.size(); ++n) {
+          auto j = to_json(xs[n]);
+          auto size = j.dump().size() + 1;
+          if (static_cast<int64_t>(n) == limit || (n > 0 && bytes + size > paging::max_page_bytes)) {
+            more = true;
+            break;
+          }
+          bytes += size;
+          out.push_back(std::move(j));
+        }
+        json reply{{"events", out}};
+        if (more && !out.empty())
+          reply["next"] = out.back()["seq"];
+        return reply;
       });
   };
   m[i + "GetSettings"] = [](const call_ptr& c, params& p) {

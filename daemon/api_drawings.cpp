@@ -5,6 +5,7 @@
 #include "actors/drawings_db.hpp"
 #include "daemon/api_util.hpp"
 #include "daemon/file_pool.hpp"
+#include "daemon/paging.hpp"
 #include "daemon/session.hpp"
 
 #include <caf/all.hpp>
@@ -110,6 +111,22 @@ blob_store::reader caller_reader(const call_ptr& c) {
     who.uid = static_cast<uid_t>(-1); // unknown: only what anyone may read
   }
   return who;
+}
+
+/// Renders a page of revisions fetched with limit + 1 rows (daemon/paging).
+template <class Key>
+auto paged(const char* list_key, paging::request pg, std::string scope, Key key_of) {
+  return [=](const std::vector<revision>& xs) {
+    std::vector<json> items;
+    std::vector<std::string> keys;
+    for (const auto& x : xs) {
+      items.push_back(to_json(x));
+      keys.push_back(key_of(x));
+    }
+    json reply = json::object();
+    paging::fill(reply, list_key, std::move(items), keys, pg.limit, scope);
+    return reply;
+  };
 }
 
 template <class T>
@@ -244,18 +261,29 @@ void add_drawings_api(handler_map& m) {
     auto as_ = api::ref_param(p, "as");
     auto project = api::ref_param(p, "project");
     auto all = p.opt_bool("include_unpublished").value_or(false);
+    std::string scope = "Drawings.List|" + project + (all ? "|all" : "|published");
+    auto pg = paging::read(p, scope);
     p.finish();
     store_call<std::vector<revision>>(
-      c, read, [=](SQLite::Database& d) { return drawings::list(d, as_, project, all); },
-      as<std::vector<revision>>("revisions"));
+      c, read,
+      [=](SQLite::Database& d) {
+        return drawings::list(d, as_, project, all, pg.after, pg.limit + 1);
+      },
+      paged("revisions", pg, scope, [](const revision& r) { return r.id; }));
   };
   m[i + "DeletedRevisions"] = [](const call_ptr& c, params& p) {
     auto as_ = api::ref_param(p, "as");
     auto project = api::ref_param(p, "project");
+    std::string scope = "Drawings.DeletedRevisions|" + project;
+    auto pg = paging::read(p, scope);
     p.finish();
     store_call<std::vector<revision>>(
-      c, read, [=](SQLite::Database& d) { return drawings::deleted(d, as_, project); },
-      as<std::vector<revision>>("revisions"));
+      c, read,
+      [=](SQLite::Database& d) {
+        return drawings::deleted(d, as_, project, pg.after, pg.limit + 1);
+      },
+      paged("revisions", pg, scope,
+            [](const revision& r) { return r.deleted_at.value_or("") + "\n" + r.id; }));
   };
   m[i + "Export"] = [](const call_ptr& c, params& p) {
     auto as_ = api::ref_param(p, "as");

@@ -381,3 +381,65 @@ TEST_CASE("hostile: a client that never reads its replies is closed at "
   CHECK(m["reply_bytes"].get<double>() < 4 << 20);
   CHECK(w.d.log().find("control.max_unread_reply_bytes") != std::string::npos);
 }
+
+TEST_CASE("hostile: long lists are paged by SPEC §6.2's one rule and projlinkctl follows the pages") {
+  hostile_world w{""};
+  std::string doc = "companies:\n";
+  for (int i = 0; i < 2500; ++i)
+    doc += "  - {id: zz" + std::to_string(10000 + i) + ", name: Company " + std::to_string(i) + "}\n";
+  REQUIRE(error_of(w.c->call("io.projlink.Directory.Import", {{"document", doc}})).empty());
+  auto first = w.c->call("io.projlink.Directory.ListCompanies");
+  REQUIRE(error_of(first).empty());
+  CHECK(first["parameters"]["companies"].size() == 1000); // the default limit
+  REQUIRE(first["parameters"].contains("next"));
+  // Walk with limit 700: every company exactly once, ascending by id.
+  std::vector<std::string> seen;
+  json after;
+  for (int page = 0; page < 100; ++page) {
+    json p{{"limit", 700}};
+    if (!after.is_null())
+      p["after"] = after;
+    auto r = w.c->call("io.projlink.Directory.ListCompanies", p);
+    REQUIRE(error_of(r).empty());
+    for (const auto& c : r["parameters"]["companies"])
+      seen.push_back(c["id"]);
+    if (!r["parameters"].contains("next"))
+      break;
+    after = r["parameters"]["next"];
+  }
+  CHECK(seen.size() == 2504); // and the world's four
+  CHECK(std::is_sorted(seen.begin(), seen.end()));
+  CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == seen.size());
+  // Bad limits and tokens change nothing and are named.
+  auto bad = [&](const std::string& method, json p) {
+    auto r = w.c->call(method, p);
+    return r["parameters"].value("parameter", std::string{"-"});
+  };
+  CHECK(bad("io.projlink.Directory.ListCompanies", {{"limit", 0}}) == "limit");
+  CHECK(bad("io.projlink.Directory.ListCompanies", {{"limit", 10001}}) == "limit");
+  CHECK(bad("io.projlink.Directory.ListCompanies", {{"after", "nonsense"}}) == "after");
+  // A token of another method or filter is refused.
+  auto token = first["parameters"]["next"];
+  CHECK(bad("io.projlink.Directory.ListUsers", {{"after", token}}) == "after");
+  CHECK(bad("io.projlink.Directory.ListProjects", {{"company", "gc"}, {"after", token}}) == "after");
+  // projlinkctl follows every page; with --limit it shows one.
+  auto all = ctl(w.d.socket, {"--json", "company", "list"});
+  REQUIRE(all.status == 0);
+  CHECK(json::parse(all.out)["companies"].size() == 2504);
+  auto one = ctl(w.d.socket, {"--json", "company", "list", "--limit", "3"});
+  REQUIRE(one.status == 0);
+  CHECK(json::parse(one.out)["companies"].size() == 3);
+  // History pages carry next as a seq.
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(error_of(w.c->call("io.projlink.Connections.SetApprovalMode",
+                               {{"as", "ga"}, {"company", "gc"}, {"auto_approve", i % 2 == 0}}))
+              .empty());
+  REQUIRE(error_of(w.c->call("io.projlink.Connections.Request",
+                             {{"as", "dan"}, {"downstream", "d1"}, {"upstream", "up"}}))
+            .empty());
+  auto h = w.c->call("io.projlink.Connections.History", {{"as", "ga"}, {"project", "up"}, {"limit", 1}});
+  INFO(h.dump());
+  REQUIRE(h["parameters"]["events"].size() == 1);
+  REQUIRE(h["parameters"].contains("next"));
+  CHECK(h["parameters"]["next"] == h["parameters"]["events"][0]["seq"]);
+}
