@@ -27,6 +27,12 @@ struct retry_policy {
   uint32_t attempts;
 };
 
+/// One `control.identities` entry: a uid that acts only as one user (§6.3).
+struct identity_entry {
+  uid_t uid = 0;
+  std::string user; ///< an id or an email, resolved at each call
+};
+
 enum class delivery_kind { maildir, smtp, log };
 enum class log_format { text, json };
 
@@ -39,6 +45,8 @@ struct config {
     mode_t socket_mode = 0660;
     peer_set operators{{0}, {}, {}};
     peer_set clients{{}, {}, {"projlink"}};
+    peer_set delegates;                    ///< may act as any user (§6.3)
+    std::vector<identity_entry> identities; ///< each uid acts only as its user
     uint32_t max_clients_per_uid = 32; ///< operators are not bound by it
     uint32_t max_clients = 256;
     uint32_t operator_slots = 4;        ///< kept beyond max_clients for operators

@@ -51,6 +51,8 @@ control_limits control_limits::from(const config& cfg) {
   l.idle_timeout = cfg.control.idle_timeout;
   l.operators = cfg.control.operators;
   l.clients = cfg.control.clients;
+  l.delegates = cfg.control.delegates;
+  l.identities = cfg.control.identities;
   return l;
 }
 
@@ -200,7 +202,7 @@ void control_server::set_limits(control_limits limits) {
       continue;
     auto p = c->peer;
     bool was_client = p.is_client;
-    p.is_client = admitted(p, p.is_operator);
+    classify(p);
     if (was_client && !p.is_client) {
       spdlog::warn("control: closing client {} (uid {}, pid {}): the reloaded configuration "
                    "no longer admits it",
@@ -245,7 +247,7 @@ peer_info control_server::identify(int fd) const {
   groups.resize(glen / sizeof(gid_t));
   groups.push_back(cred.gid);
   p.groups = std::move(groups);
-  p.is_client = admitted(p, p.is_operator);
+  classify(p);
   return p;
 }
 
@@ -263,6 +265,27 @@ bool control_server::admitted(const peer_info& p, bool& is_operator) const {
   }
   is_operator = member(limits_.operators);
   return is_operator || member(limits_.clients);
+}
+
+void control_server::classify(peer_info& p) const {
+  p.is_client = admitted(p, p.is_operator);
+  p.is_delegate = false;
+  p.identity.reset();
+  if (!p.is_client || p.is_operator)
+    return;
+  auto member = [&](const peer_set& s) {
+    if (std::find(s.uids.begin(), s.uids.end(), p.uid) != s.uids.end())
+      return true;
+    return std::any_of(p.groups.begin(), p.groups.end(), [&](gid_t g) {
+      return std::find(s.groups.begin(), s.groups.end(), g) != s.groups.end();
+    });
+  };
+  p.is_delegate = member(limits_.delegates);
+  if (p.is_delegate)
+    return;
+  for (const auto& e : limits_.identities)
+    if (e.uid == p.uid)
+      p.identity = e.user;
 }
 
 void control_server::accept_clients() {

@@ -34,6 +34,8 @@ struct control_limits {
   duration idle_timeout = std::chrono::minutes{5};
   peer_set operators;
   peer_set clients;
+  peer_set delegates;
+  std::vector<identity_entry> identities;
 
   static control_limits from(const config& cfg);
 };
@@ -99,6 +101,7 @@ private:
   void account(client& c, int64_t delta);
   void enforce_reply_memory();
   bool admitted(const peer_info& p, bool& is_operator) const;
+  void classify(peer_info& p) const;
   void answer_locally(client& c, uint64_t seq, const varlink::call& call);
   void deliver(const outgoing_reply& r);
   void put(client& c, uint64_t seq, std::string bytes, bool done);

@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -40,6 +41,11 @@ struct peer_info {
   bool is_operator = false; ///< may call everything
   bool is_client = false;   ///< may call all but Directory and Daemon.Reload
   std::vector<gid_t> groups; ///< primary and supplementary (SO_PEERGROUPS)
+  /// Who its calls act as (SPEC §6.3), by precedence: an operator or a
+  /// delegate acts as any user (and must give `as`); an identity only as
+  /// `identity`; any other client calls nothing that takes `as`.
+  bool is_delegate = false;
+  std::optional<std::string> identity;
 };
 
 /// Descriptors received with a call (SCM_RIGHTS). Closed with the last copy.
@@ -154,6 +160,8 @@ public:
   }
   /// `io.projlink.Directory` for `io.projlink.Directory.GetProject`.
   std::string interface() const;
+  /// Sets `as` before the handler runs (the session's identity check).
+  void set_as(const std::string& user);
 
   /// Sends the final reply (or one of a stream, with `continues`).
   void reply(const varlink::json& parameters, bool continues = false) const;
@@ -165,6 +173,7 @@ private:
   uint64_t session_;
   incoming_call in_;
   mutable std::atomic<bool> finished_{false}; ///< a final reply (or oneway end) was posted
+  void log_change() const;
 public:
   ~call_context();
 };

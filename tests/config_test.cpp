@@ -243,3 +243,29 @@ TEST_CASE("durations and sizes have ranges; the bounds of issue 15 are keys of t
   CHECK(r.cfg->control.fd_timeout == std::chrono::seconds{5});
   CHECK(r.cfg->storage.max_upload_bytes == 10u << 20);
 }
+
+TEST_CASE("delegates and identities: precedence conflicts are configuration errors with their place") {
+  auto e = only_error("control:\n  clients: { uids: [1001] }\n"
+                      "  identities: [{ uid: 1001, user: alice }, { uid: 1001, user: bob }]\n");
+  CHECK(e.key == "control.identities[1].uid");
+  CHECK(e.line == 3);
+  CHECK(only_error("control:\n  operators: { uids: [0, 1001] }\n"
+                   "  identities: [{ uid: 1001, user: alice }]\n")
+          .key
+        == "control.identities[0].uid");
+  CHECK(only_error("control:\n  clients: { uids: [] , groups: [] }\n"
+                   "  identities: [{ uid: 1001, user: alice }]\n")
+          .key
+        == "control.identities[0].uid");
+  CHECK(only_error("control:\n  clients: { uids: [], groups: [] }\n  delegates: { uids: [1002] }\n")
+          .key
+        == "control.delegates.uids");
+  CHECK(only_error("control:\n  identities: [{ uid: 1001 }]\n").key == "control.identities[0]");
+  auto r = parse("control:\n  clients: { uids: [1001, 1002], groups: [] }\n"
+                 "  delegates: { uids: [1002] }\n  identities: [{ uid: 1001, user: alice }]\n");
+  INFO((r.errors.empty() ? "" : r.errors[0].to_string()));
+  REQUIRE(r.cfg);
+  CHECK(r.cfg->control.identities.size() == 1);
+  CHECK(r.cfg->control.identities[0].user == "alice");
+  CHECK(r.cfg->control.delegates.uids == std::vector<uid_t>{1002});
+}

@@ -72,7 +72,10 @@ struct hostile_world {
   daemon_process d;
   std::unique_ptr<conn> c; ///< root: an operator
 
-  explicit hostile_world(const std::string& control_extra, const std::string& storage_extra = "")
+  /// `who`: what else `control` says of nobody (by default a delegate,
+  /// who may act as any user, like a web portal).
+  explicit hostile_world(const std::string& control_extra, const std::string& storage_extra = "",
+                         const std::string& who = "")
     : d() {
     // Our own configuration: nobody is a client, the socket is open to it.
     std::ofstream out(d.config_file);
@@ -80,7 +83,8 @@ struct hostile_world {
         << "  socket: projlink.sock\n"
         << "  socket_mode: \"0666\"\n"
         << "  operators: { uids: [0], groups: [] }\n"
-        << "  clients: { uids: [" << nobody << "], groups: [] }\n"
+        << "  clients: { uids: [" << nobody << ", " << nobody - 1 << "], groups: [] }\n"
+        << (who.empty() ? "  delegates: { uids: [" + std::to_string(nobody) + "] }\n" : who)
         << control_extra << "storage:\n"
         << "  state_dir: " << d.dir.string() << "\n"
         << storage_extra << "actors:\n  scheduler_threads: 2\n"
@@ -442,4 +446,43 @@ TEST_CASE("hostile: long lists are paged by SPEC §6.2's one rule and projlinkct
   REQUIRE(h["parameters"]["events"].size() == 1);
   REQUIRE(h["parameters"].contains("next"));
   CHECK(h["parameters"]["next"] == h["parameters"]["events"][0]["seq"]);
+}
+
+TEST_CASE("hostile: who a call acts as is bound to the caller's uid (SPEC §6.3)") {
+  // nobody is mapped to dan; nobody - 1 is a plain client.
+  hostile_world w{"", "", "  identities: [{ uid: " + std::to_string(nobody) + ", user: dan }]\n"};
+  auto c = connect_as(nobody, w.d.socket);
+  auto list = [&](conn& via, json p) {
+    p["project"] = "d1";
+    return via.call("io.projlink.Connections.List", p);
+  };
+  CHECK(error_of(list(*c, json::object())).empty());              // as dan
+  CHECK(error_of(list(*c, {{"as", "dan"}})).empty());             // the same
+  CHECK(error_of(list(*c, {{"as", "dan@sub.test"}})).empty());    // by email
+  CHECK(error_of(list(*c, {{"as", "ga"}})) == "org.varlink.service.PermissionDenied");
+  CHECK(error_of(list(*c, {{"as", "nobody-here"}})) == "org.varlink.service.PermissionDenied");
+  // A change is logged with the caller's uid and pid.
+  auto r = c->call("io.projlink.Connections.Request", {{"downstream", "d1"}, {"upstream", "up"}});
+  INFO(r.dump());
+  CHECK(error_of(r).empty());
+  CHECK(w.d.log().find("change: io.projlink.Connections.Request by uid=" + std::to_string(nobody))
+        != std::string::npos);
+  // A plain client may call only what takes no `as`.
+  auto plain = connect_as(nobody - 1, w.d.socket);
+  CHECK(error_of(list(*plain, json::object())) == "org.varlink.service.PermissionDenied");
+  CHECK(error_of(list(*plain, {{"as", "dan"}})) == "org.varlink.service.PermissionDenied");
+  CHECK(error_of(plain->call("io.projlink.Daemon.GetStatus")).empty());
+  // An operator must say whom it acts as.
+  auto op = list(*w.c, json::object());
+  CHECK(error_of(op) == "org.varlink.service.InvalidParameter");
+  CHECK(op["parameters"]["parameter"] == "as");
+  // projlinkctl run by the mapped uid needs no --as.
+  REQUIRE(::seteuid(nobody) == 0);
+  auto st = ctl(w.d.socket, {"connections", "d1"});
+  REQUIRE(::seteuid(0) == 0);
+  INFO(st.out << st.err);
+  CHECK(st.status == 0);
+  auto no_as = ctl(w.d.socket, {"connections", "d1"});
+  CHECK(no_as.status == 1);
+  CHECK(no_as.err.find("--as") != std::string::npos);
 }

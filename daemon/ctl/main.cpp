@@ -532,13 +532,10 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? exit_ok : exit_usage;
   }
-  if (a.needs_as) {
-    if (g.as.empty()) {
-      std::cerr << "projlinkctl: say on whose behalf with --as USER or PROJLINK_AS\n";
-      return exit_usage;
-    }
+  // Without --as the daemon decides (SPEC §6.3): a uid mapped in
+  // control.identities acts as its user; anyone else is told to give it.
+  if (a.needs_as && !g.as.empty())
     a.parameters["as"] = g.as;
-  }
   try {
     client c{g.socket};
     if (a.watch_sync)
