@@ -3,6 +3,7 @@
 // nothing; Watch subscribes the session to the event hub.
 
 #include "actors/actors.hpp"
+#include "actors/mail_text.hpp"
 #include "actors/notifications_db.hpp"
 #include "actors/sync_db.hpp"
 #include "daemon/api_util.hpp"
@@ -126,9 +127,17 @@ void add_connections_api(handler_map& m) {
   m[i + "Reject"] = [](const call_ptr& c, params& p) {
     auto as = api::ref_param(p, "as");
     auto id = api::ref_param(p, "connection");
-    auto reason = p.opt_str("reason").value_or("");
+    auto reason = p.opt_str("reason");
     p.finish();
-    route_by_connection(c, id, side::upstream, caf::make_message(atom::reject_v, as, id, reason));
+    // SPEC §6.2 reasons: 1–1,000 characters, no control but newline.
+    if (reason) {
+      auto ok = mail_text::check_reason(*reason);
+      if (!ok)
+        throw varlink::invalid_parameter("reason");
+      reason = *ok;
+    }
+    route_by_connection(c, id, side::upstream,
+                        caf::make_message(atom::reject_v, as, id, reason.value_or("")));
   };
   m[i + "Undo"] = [](const call_ptr& c, params& p) {
     auto as = api::ref_param(p, "as");
@@ -150,6 +159,15 @@ void add_connections_api(handler_map& m) {
     auto reason = p.opt_str("reason").value_or("");
     auto terms = p.opt_bool("accept_terms").value_or(false);
     p.finish();
+    // Empty after trimming stays ReasonRequired (R11); anything else that
+    // breaks SPEC §6.2's rule for reasons is InvalidParameter(reason).
+    if (reason.find_first_not_of(" \t\n\r\v\f") == std::string::npos) {
+      reason.clear();
+    } else if (auto ok = mail_text::check_reason(reason)) {
+      reason = *ok;
+    } else {
+      throw varlink::invalid_parameter("reason");
+    }
     route_by_connection(c, id, side::downstream,
                         caf::make_message(atom::disconnect_v, as, id, reason, terms));
   };

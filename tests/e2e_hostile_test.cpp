@@ -486,3 +486,25 @@ TEST_CASE("hostile: who a call acts as is bound to the caller's uid (SPEC §6.3)
   CHECK(no_as.status == 1);
   CHECK(no_as.err.find("--as") != std::string::npos);
 }
+
+TEST_CASE("hostile: reasons follow SPEC §6.2; a smuggling sequence is refused and changes nothing") {
+  hostile_world w{""};
+  auto req = w.c->call("io.projlink.Connections.Request",
+                       {{"as", "sa"}, {"downstream", "d3"}, {"upstream", "upm"}});
+  REQUIRE(error_of(req).empty());
+  std::string id = req["parameters"]["connection"]["id"];
+  for (const std::string& bad : {std::string("x\r.\r\nMAIL FROM:<a@b>"), std::string("nul\0x", 5),
+                                 std::string(1001, 'r'), std::string("\x1b[31m")}) {
+    auto r = w.c->call("io.projlink.Connections.Reject", {{"as", "ma"}, {"connection", id}, {"reason", bad}});
+    INFO(r.dump());
+    CHECK(error_of(r) == "org.varlink.service.InvalidParameter");
+    CHECK(r["parameters"]["parameter"] == "reason");
+  }
+  auto get = w.c->call("io.projlink.Connections.Get", {{"as", "ma"}, {"connection", id}});
+  CHECK(get["parameters"]["connection"]["state"] == "awaiting_approval");
+  auto ok = w.c->call("io.projlink.Connections.Reject",
+                      {{"as", "ma"}, {"connection", id}, {"reason", "  not now\nsorry  "}});
+  INFO(ok.dump());
+  REQUIRE(error_of(ok).empty());
+  CHECK(ok["parameters"]["connection"]["reason"] == "not now\nsorry");
+}
