@@ -106,6 +106,42 @@ void route_by_connection(const call_ptr& c, const std::string& id, side who, caf
 
 constexpr bool read = false;
 
+/// Streams a Watch's events one at a time, each only if its user may still
+/// view the event's project (permissions are checked at each streamed
+/// event). A Watch on one project ends with PermissionDenied(view, project)
+/// once its user may no longer view it; a Watch of every project skips
+/// what is no longer viewable.
+caf::behavior watch_gate(caf::event_based_actor* self, call_ptr c, std::string as,
+                         std::optional<std::string> project,
+                         std::shared_ptr<std::atomic<bool>> stopped) {
+  return {
+    [=](event& e) {
+      if (stopped->load())
+        return;
+      auto target = c->svc->reader ? c->svc->reader : c->svc->store;
+      auto p = project ? *project : e.project;
+      // await: one event at a time, in the order the hub sent them.
+      self
+        ->request(target, std::chrono::seconds{60}, atom::read_v,
+                  make_store_fn([as, p](SQLite::Database& d) {
+                    return connections::viewable(d, as, p);
+                  }))
+        .await(
+          [=](std::vector<std::string>&) {
+            if (!stopped->load())
+              c->reply({{"event", to_json(e)}}, true);
+          },
+          [=](caf::error& err) {
+            if (!project || stopped->exchange(true)) {
+              return; // not viewable any more: skipped
+            }
+            c->fail(err);
+            self->quit();
+          });
+    },
+  };
+}
+
 } // namespace
 
 void add_connections_api(handler_map& m) {
@@ -324,10 +360,17 @@ void add_connections_api(handler_map& m) {
                 make_store_fn(
                   [=](SQLite::Database& d) { return connections::viewable(d, as, project); }))
       .then(
-        [c](std::vector<std::string>& projects) {
+        [c, as, project](std::vector<std::string>& projects) {
+          // Revocation (SPEC §6.3): every event is checked again before it
+          // is streamed, by a gate linked to the session (it ends with it).
+          auto stopped = std::make_shared<std::atomic<bool>>(false);
+          auto gate = c->self->spawn<caf::linked>(watch_gate, c, as, project, stopped);
           // The session ends when its client hangs up; the hub watches it.
-          subscription s{c->self->address(), std::move(projects), [c](const event& e) {
-                           c->reply({{"event", to_json(e)}}, true);
+          subscription s{c->self->address(), std::move(projects),
+                         [gate, stopped](const event& e) {
+                           if (stopped->load())
+                             return false;
+                           caf::anon_send(gate, e);
                            return true;
                          }};
           c->self->send(c->svc->hub, atom::subscribe_v, std::move(s));

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 using namespace e2e;
@@ -507,4 +508,55 @@ TEST_CASE("hostile: reasons follow SPEC §6.2; a smuggling sequence is refused a
   INFO(ok.dump());
   REQUIRE(error_of(ok).empty());
   CHECK(ok["parameters"]["connection"]["reason"] == "not now\nsorry");
+}
+
+TEST_CASE("hostile: a Watch stops streaming once its user may no longer view the project") {
+  hostile_world w{""};
+  conn watch{w.d.socket};
+  watch.send_call("io.projlink.Connections.Watch", {{"as", "rita"}, {"project", "d1"}}, false, true);
+  // rita views d1 (cm read_only): the request arrives.
+  auto req = w.c->call("io.projlink.Connections.Request",
+                       {{"as", "sa"}, {"downstream", "d1"}, {"upstream", "upm"}});
+  REQUIRE(error_of(req).empty());
+  std::string id = req["parameters"]["connection"]["id"];
+  auto first = watch.read(30'000);
+  REQUIRE(first);
+  INFO(first->dump());
+  CHECK((*first)["parameters"]["event"]["kind"] == "requested");
+  // Her access goes; the next event of d1 is not streamed: the Watch ends.
+  REQUIRE(error_of(w.c->call("io.projlink.Directory.RemoveAccess", {{"project", "d1"}, {"user", "rita"}}))
+            .empty());
+  REQUIRE(error_of(w.c->call("io.projlink.Connections.Cancel", {{"as", "sa"}, {"connection", id}})).empty());
+  auto last = watch.read(30'000);
+  REQUIRE(last);
+  INFO(last->dump());
+  CHECK(error_of(*last) == "io.projlink.Connections.PermissionDenied");
+  CHECK((*last)["parameters"] == json{{"action", "view"}, {"project", "d1"}});
+  CHECK_FALSE((*last).value("continues", false));
+}
+
+TEST_CASE("hostile: a Reload that no longer admits a peer closes its connections") {
+  hostile_world w{""};
+  auto mine = connect_as(nobody, w.d.socket);
+  REQUIRE(error_of(mine->call("io.projlink.Daemon.GetStatus")).empty());
+  std::string text;
+  {
+    std::ifstream in(w.d.config_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  auto replace = [&](const std::string& a, const std::string& b) {
+    auto pos = text.find(a);
+    REQUIRE(pos != std::string::npos);
+    text.replace(pos, a.size(), b);
+  };
+  replace("uids: [" + std::to_string(nobody) + ", ", "uids: [");
+  replace("delegates: { uids: [" + std::to_string(nobody) + "] }", "delegates: { uids: [] }");
+  std::ofstream(w.d.config_file) << text;
+  auto r = w.c->call("io.projlink.Daemon.Reload");
+  INFO(r.dump() << w.d.log());
+  REQUIRE(error_of(r).empty());
+  CHECK(mine->closed_within(10'000));
+  CHECK(w.d.log().find("no longer admits") != std::string::npos);
 }
