@@ -191,7 +191,15 @@ int run(const options& opts, config cfg) {
   fs::remove(clean_marker);
   if (!was_clean)
     spdlog::warn("previous run did not shut down cleanly; checking the database");
-  std::shared_ptr<SQLite::Database> db = open_database(db_path, !was_clean);
+  // Checked at every start, not only after a crash: a database corrupted
+  // after a clean shutdown used to start "healthy" and fail every call
+  // (issue 15 item 9). PRAGMA quick_check reads every page once.
+  auto check_started = std::chrono::steady_clock::now();
+  std::shared_ptr<SQLite::Database> db = open_database(db_path, true);
+  spdlog::info("database check: {} ms",
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - check_started)
+                 .count());
   spdlog::info("database {} at schema version {}", db_path, schema_version());
 
   auto caf_cfg = make_caf_config(cfg);

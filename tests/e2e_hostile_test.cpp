@@ -560,3 +560,26 @@ TEST_CASE("hostile: a Reload that no longer admits a peer closes its connections
   CHECK(mine->closed_within(10'000));
   CHECK(w.d.log().find("no longer admits") != std::string::npos);
 }
+
+TEST_CASE("hostile: a database corrupted after a clean shutdown is caught at the next start") {
+  daemon_process d;
+  d.start();
+  {
+    conn c{d.socket};
+    REQUIRE(error_of(c.call("io.projlink.Directory.Import", {{"document", world_yaml}})).empty());
+  }
+  REQUIRE(d.stop(SIGTERM) == 0);
+  auto db = d.dir / "projlink.db";
+  REQUIRE(fs::file_size(db) > 4 * 4096);
+  {
+    std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096);
+    std::string junk(3 * 4096, '\xaa');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  // It does not start "healthy" to fail every call: it says why and exits.
+  auto r = run({"timeout", "30", PROJLINKD, "-c", d.config_file.string()});
+  INFO(r.out << r.err << d.log());
+  CHECK(r.status == 1);
+  CHECK((r.err + d.log()).find("integrity check") != std::string::npos);
+}
