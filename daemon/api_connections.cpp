@@ -374,6 +374,7 @@ void add_connections_api(handler_map& m) {
                            return true;
                          }};
           c->self->send(c->svc->hub, atom::subscribe_v, std::move(s));
+          c->svc->metrics->watches_started++;
         },
         [c](caf::error& e) { c->fail(e); });
   };

@@ -51,6 +51,7 @@ void add_daemon_api(handler_map& m) {
       {"calls_in_flight_peak", static_cast<double>(d.calls_in_flight_peak.load())},
       {"reply_bytes", static_cast<double>(d.reply_bytes.load())},
       {"clients_closed_unread_total", static_cast<double>(d.clients_closed_unread.load())},
+      {"watches_started_total", static_cast<double>(d.watches_started.load())},
       {"reloads_total", static_cast<double>(d.reloads.load())},
       {"store_commits_total", static_cast<double>(s.commits.load())},
       {"store_writes_total", static_cast<double>(s.writes.load())},

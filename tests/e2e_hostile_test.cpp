@@ -514,6 +514,10 @@ TEST_CASE("hostile: a Watch stops streaming once its user may no longer view the
   hostile_world w{""};
   conn watch{w.d.socket};
   watch.send_call("io.projlink.Connections.Watch", {{"as", "rita"}, {"project", "d1"}}, false, true);
+  // Wait until the Watch is subscribed: every event committed later reaches it.
+  for (int i = 0; i < 600 && w.metrics()["watches_started_total"].get<double>() < 1; ++i)
+    std::this_thread::sleep_for(50ms);
+  REQUIRE(w.metrics()["watches_started_total"].get<double>() >= 1);
   // rita views d1 (cm read_only): the request arrives.
   auto req = w.c->call("io.projlink.Connections.Request",
                        {{"as", "sa"}, {"downstream", "d1"}, {"upstream", "upm"}});
