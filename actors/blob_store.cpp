@@ -6,6 +6,10 @@
 
 #include <fcntl.h>
 #include <sys/sendfile.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 
 namespace fs = std::filesystem;
@@ -54,36 +59,103 @@ caf::error io_error(const std::string& what) {
   return make_error(ec::internal, what + ": " + std::strerror(errno));
 }
 
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    auto w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 /// What copy_hashed did: the content's hash and size, or where it failed.
 struct copied {
-  enum { ok, read_failed, write_failed } status = ok;
+  enum { ok, read_failed, write_failed, too_large, timed_out, cancelled } status = ok;
   std::string sha256;
   int64_t size = 0;
 };
 
+/// How to wait on a descriptor a client passed: it may be a pipe or a
+/// socket that never delivers (or never drains), so each read or write
+/// waits in poll(2) in short slices, giving up after `timeout` without
+/// progress or once `cancelled` turns true. Regular files and block devices
+/// are read and written directly.
+struct waiter {
+  bool enabled = false;
+  std::chrono::milliseconds timeout{0};
+  const std::atomic<bool>* cancelled = nullptr;
+  enum { plain, fifo, socket } kind = plain;
+
+  static waiter for_fd(int fd, bool enabled, std::chrono::milliseconds timeout,
+                       const std::atomic<bool>* cancelled) {
+    waiter w;
+    w.timeout = timeout;
+    w.cancelled = cancelled;
+    struct stat st {};
+    if (!enabled || fd < 0 || ::fstat(fd, &st) != 0 || S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+      return w;
+    w.enabled = true;
+    w.kind = S_ISFIFO(st.st_mode) ? fifo : S_ISSOCK(st.st_mode) ? socket : plain;
+    return w;
+  }
+
+  /// Waits until `fd` is ready for `events`; the copied status on failure.
+  std::optional<decltype(copied::ok)> wait(int fd, short events) const {
+    if (!enabled)
+      return std::nullopt;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      if (cancelled != nullptr && cancelled->load())
+        return copied::cancelled;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0)
+        return copied::timed_out;
+      pollfd p{fd, events, 0};
+      auto rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 200)));
+      if (rc > 0)
+        return std::nullopt; // ready, hung up or in error: the operation tells
+      if (rc < 0 && errno != EINTR)
+        return events == POLLIN ? copied::read_failed : copied::write_failed;
+    }
+  }
+
+  /// One read that does not block on a FIFO or socket (EAGAIN instead).
+  ssize_t read(int fd, char* buf, size_t n) const {
+    if (enabled && kind == socket)
+      return ::recv(fd, buf, n, MSG_DONTWAIT);
+    if (enabled && kind == fifo) {
+      iovec iov{buf, n};
+      auto r = ::preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+      if (r >= 0 || errno != EOPNOTSUPP)
+        return r;
+    }
+    return ::read(fd, buf, n);
+  }
+
+  ssize_t write(int fd, const char* buf, size_t n) const {
+    if (enabled && kind == socket)
+      return ::send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (enabled && kind == fifo) {
+      iovec iov{const_cast<char*>(buf), n};
+      auto r = ::pwritev2(fd, &iov, 1, -1, RWF_NOWAIT);
+      if (r >= 0 || errno != EOPNOTSUPP)
+        return r;
+      n = std::min<size_t>(n, PIPE_BUF); // POLLOUT promises this much
+    } else if (enabled) {
+      n = std::min<size_t>(n, PIPE_BUF);
+    }
+    return ::write(fd, buf, n);
+  }
+};
+
 /// Copies everything from `in` to `out` (`out` < 0: only reads), hashing
-/// the bytes on the way: one pass over the data.
-copied copy_hashed(int in, int out) {
+/// the bytes on the way: one pass over the data. Stops with too_large past
+/// `max_bytes`. `rd` and `wr` say how to wait on either descriptor.
+copied copy_hashed(int in, int out, uint64_t max_bytes = UINT64_MAX, const waiter& rd = {},
+                   const waiter& wr = {}) {
   copied r;
   std::unique_ptr<EVP_MD_CTX, md_deleter> md{EVP_MD_CTX_new()};
   EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr);
   std::unique_ptr<char[]> buf{new char[chunk]};
   for (;;) {
-    auto n = ::read(in, buf.get(), chunk);
-    if (n < 0 && errno == EINTR)
+    if (auto bad = rd.wait(in, POLLIN)) {
+      r.status = *bad;
+      return r;
+    }
+    auto n = rd.read(in, buf.get(), chunk);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
       continue;
     if (n < 0) {
       r.status = copied::read_failed;
@@ -91,10 +163,29 @@ copied copy_hashed(int in, int out) {
     }
     if (n == 0)
       break;
-    EVP_DigestUpdate(md.get(), buf.get(), static_cast<size_t>(n));
-    if (out >= 0 && !write_all(out, buf.get(), static_cast<size_t>(n))) {
-      r.status = copied::write_failed;
+    if (static_cast<uint64_t>(r.size) + static_cast<uint64_t>(n) > max_bytes) {
+      r.status = copied::too_large;
       return r;
+    }
+    EVP_DigestUpdate(md.get(), buf.get(), static_cast<size_t>(n));
+    if (out >= 0) {
+      const char* p = buf.get();
+      size_t left = static_cast<size_t>(n);
+      while (left > 0) {
+        if (auto bad = wr.wait(out, POLLOUT)) {
+          r.status = *bad;
+          return r;
+        }
+        auto w = wr.write(out, p, left);
+        if (w < 0 && (errno == EINTR || errno == EAGAIN))
+          continue;
+        if (w <= 0) {
+          r.status = copied::write_failed;
+          return r;
+        }
+        p += w;
+        left -= static_cast<size_t>(w);
+      }
     }
     r.size += n;
   }
@@ -150,6 +241,34 @@ kernel_copy copy_in_kernel(int in, int out, int64_t size) {
   return kernel_copy::done;
 }
 
+/// The error for a copy that did not finish.
+caf::error copy_error(const copied& c, const std::string& what, uint64_t max_bytes) {
+  switch (c.status) {
+    case copied::too_large:
+      return make_error(ec::file_too_large, static_cast<int64_t>(max_bytes));
+    case copied::timed_out:
+      // The client's descriptor stalled: its fault, named as its parameter.
+      return make_error(ec::invalid_parameter, std::string{"file_fd"});
+    case copied::cancelled:
+      return make_error(ec::internal, what + ": the client hung up");
+    default:
+      return io_error("cannot read " + what);
+  }
+}
+
+/// May `who` do `want` (4 read, 1 search) on a file with `st`, by the
+/// owner, group and other bits as the kernel would check them (root: read
+/// always, search where any x bit is set)?
+bool may_access(const struct stat& st, const blob_store::reader& who, mode_t want) {
+  if (who.uid == 0)
+    return want != 1 || (st.st_mode & 0111) != 0 || S_ISDIR(st.st_mode);
+  if (st.st_uid == who.uid)
+    return (st.st_mode & (want << 6)) != 0;
+  if (std::find(who.groups.begin(), who.groups.end(), st.st_gid) != who.groups.end())
+    return (st.st_mode & (want << 3)) != 0;
+  return (st.st_mode & want) != 0;
+}
+
 std::string unique_tmp_name() {
   thread_local std::mt19937_64 gen{std::random_device{}()};
   return std::to_string(::getpid()) + "-" + std::to_string(gen());
@@ -172,16 +291,18 @@ std::string blob_store::path_of(const std::string& sha256) const {
   return dir_ + "/" + sha256.substr(0, 2) + "/" + sha256;
 }
 
-caf::expected<blob_info> blob_store::put(int in, const std::string& what) const {
+caf::expected<blob_info> blob_store::put(int in, const std::string& what,
+                                         const limits& lim) const {
   auto tmp = dir_ + "/tmp/" + unique_tmp_name();
   int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0440);
   if (out < 0)
     return io_error("cannot create " + tmp);
   fd_closer out_guard{out};
-  auto c = copy_hashed(in, out);
+  auto c = copy_hashed(in, out, lim.max_bytes,
+                       waiter::for_fd(in, lim.poll, lim.timeout, lim.cancelled));
   if (c.status != copied::ok) {
-    auto err = io_error(c.status == copied::read_failed ? "cannot read " + what
-                                                        : "cannot write " + tmp);
+    auto err = c.status == copied::write_failed ? io_error("cannot write " + tmp)
+                                                : copy_error(c, what, lim.max_bytes);
     ::unlink(tmp.c_str());
     return err;
   }
@@ -196,7 +317,17 @@ caf::expected<blob_info> blob_store::put(int in, const std::string& what) const 
   out_guard.fd = -1;
   auto dst = path_of(sha);
   std::error_code ec;
-  fs::create_directories(fs::path{dst}.parent_path(), ec);
+  // A new prefix directory must reach the disk too, or a crash could lose
+  // the blob's name with it: fsync the directory and its parent.
+  if (fs::create_directories(fs::path{dst}.parent_path(), ec)) {
+    for (const auto& d : {fs::path{dst}.parent_path(), fs::path{dir_}}) {
+      int dfd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+      }
+    }
+  }
   {
     // The same content may be stored already: replace it anyway. The new
     // file is young (collection's age rule) and known whole, and the pin
@@ -253,49 +384,105 @@ void blob_store::remember(const std::string& sha256, const struct stat& st,
                            ns_of(st.st_ctim), hashed_at_ns};
 }
 
-caf::expected<blob_info> blob_store::put_fd(int fd) const {
+caf::expected<blob_info> blob_store::put_fd(int fd, uint64_t max_bytes,
+                                            std::chrono::milliseconds timeout,
+                                            const std::atomic<bool>* cancelled) const {
   struct stat st {};
   if (::fstat(fd, &st) != 0)
     return io_error("cannot stat the passed descriptor");
   if (S_ISDIR(st.st_mode))
     return make_error(ec::invalid_parameter, std::string{"file_fd"});
-  return put(fd, "the passed descriptor");
+  // A regular file larger than the bound is refused before a byte is copied.
+  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes)
+    return make_error(ec::file_too_large, static_cast<int64_t>(max_bytes));
+  return put(fd, "the passed descriptor", {max_bytes, timeout, cancelled, true});
 }
 
 caf::expected<blob_info> blob_store::put_path(const std::string& path,
-                                              const std::vector<std::string>& import_dirs) const {
+                                              const std::vector<std::string>& import_dirs,
+                                              const reader& who, uint64_t max_bytes) const {
   auto refuse = [&] { return make_error(ec::path_not_allowed, path); };
-  if (path.empty() || path.front() != '/')
+  if (path.empty() || path.front() != '/' || path.find('\0') != std::string::npos)
     return refuse();
-  std::error_code ec;
-  // Resolve symlinks and `..` fully; the result must lie inside a root.
-  auto real = fs::canonical(path, ec);
-  if (ec)
-    return refuse();
-  bool inside = false;
+  // The components below a root, as written: no ".", "..", or empty ones
+  // (a doubled slash is harmless and skipped).
+  auto below = [](const std::string& p, std::string root) -> std::optional<std::vector<std::string>> {
+    while (root.size() > 1 && root.back() == '/')
+      root.pop_back();
+    if (root == "/")
+      root.clear();
+    if (p.size() <= root.size() + 1 || p.compare(0, root.size(), root) != 0
+        || p[root.size()] != '/')
+      return std::nullopt;
+    std::vector<std::string> parts;
+    size_t i = root.size();
+    while (i < p.size()) {
+      auto j = p.find('/', i + 1);
+      if (j == std::string::npos)
+        j = p.size();
+      auto part = p.substr(i + 1, j - i - 1);
+      if (part == "." || part == "..")
+        return std::nullopt;
+      if (!part.empty())
+        parts.push_back(std::move(part));
+      i = j;
+    }
+    if (parts.empty() || p.back() == '/')
+      return std::nullopt;
+    return parts;
+  };
   for (const auto& dir : import_dirs) {
-    auto root = fs::canonical(dir, ec);
-    if (ec)
+    std::error_code ec;
+    auto parts = below(path, dir);
+    if (!parts) {
+      // Also accept the root by its resolved name (the operator's own
+      // symlinks in the root's path are trusted; nothing below it is).
+      auto real = fs::canonical(dir, ec);
+      if (ec || !(parts = below(path, real.string())))
+        continue;
+    }
+    int cur = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cur < 0)
       continue;
-    auto rel = real.lexically_relative(root);
-    if (!rel.empty() && *rel.begin() != ".." && rel.native() != ".")
-      inside = true;
+    fd_closer cur_guard{cur};
+    bool ok = true;
+    for (size_t k = 0; ok && k + 1 < parts->size(); ++k) {
+      struct stat st {};
+      // The caller must be able to search each directory it walks through.
+      if (::fstat(cur, &st) != 0 || !S_ISDIR(st.st_mode) || !may_access(st, who, 1)) {
+        ok = false;
+        break;
+      }
+      int next = ::openat(cur, (*parts)[k].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (next < 0) {
+        ok = false;
+        break;
+      }
+      ::close(cur);
+      cur = cur_guard.fd = next;
+    }
+    struct stat dst {};
+    if (!ok || ::fstat(cur, &dst) != 0 || !may_access(dst, who, 1))
+      return refuse();
+    int fd = ::openat(cur, parts->back().c_str(),
+                      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+      return refuse();
+    fd_closer guard{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !may_access(st, who, 4))
+      return refuse();
+    if (static_cast<uint64_t>(st.st_size) > max_bytes)
+      return make_error(ec::file_too_large, static_cast<int64_t>(max_bytes));
+    ::fcntl(fd, F_SETFL, 0);
+    return put(fd, path, {max_bytes, {}, nullptr, false});
   }
-  if (!inside)
-    return refuse();
-  // O_NOFOLLOW on the resolved path: a symlink swapped in meanwhile fails.
-  int fd = ::open(real.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0)
-    return refuse();
-  fd_closer guard{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-    return refuse();
-  ::fcntl(fd, F_SETFL, 0);
-  return put(fd, path);
+  return refuse();
 }
 
-caf::expected<blob_info> blob_store::export_to(const std::string& sha256, int fd) const {
+caf::expected<blob_info> blob_store::export_to(const std::string& sha256, int fd,
+                                               std::chrono::milliseconds timeout,
+                                               const std::atomic<bool>* cancelled) const {
   if (!valid_sha256(sha256))
     return make_error(ec::internal, "bad blob name " + sha256);
   auto src = path_of(sha256);
@@ -306,7 +493,11 @@ caf::expected<blob_info> blob_store::export_to(const std::string& sha256, int fd
   struct stat st {};
   if (::fstat(in, &st) != 0)
     return io_error("cannot stat blob " + sha256);
-  if (fd >= 0 && trusted(sha256, st)) {
+  // The kernel's copy only into a regular file: a pipe or socket may stall,
+  // and is written below with the deadline and the hang-up check.
+  struct stat target {};
+  bool regular = fd >= 0 && ::fstat(fd, &target) == 0 && S_ISREG(target.st_mode);
+  if (regular && trusted(sha256, st)) {
     switch (copy_in_kernel(in, fd, st.st_size)) {
       case kernel_copy::done:
         return blob_info{sha256, static_cast<int64_t>(st.st_size)};
@@ -317,11 +508,13 @@ caf::expected<blob_info> blob_store::export_to(const std::string& sha256, int fd
     }
   }
   auto hashed_at = wall_ns();
-  auto c = copy_hashed(in, fd);
+  auto c = copy_hashed(in, fd, UINT64_MAX, {}, waiter::for_fd(fd, true, timeout, cancelled));
   if (c.status == copied::read_failed)
     return io_error("cannot read blob " + sha256);
   if (c.status == copied::write_failed)
     return make_error(ec::invalid_parameter, std::string{"file_fd"});
+  if (c.status != copied::ok)
+    return copy_error(c, "the passed descriptor", 0);
   auto size = c.size;
   if (c.sha256 != sha256) {
     std::lock_guard<std::mutex> lock{mu_};

@@ -25,6 +25,9 @@
 #include <caf/expected.hpp>
 
 #include <sys/stat.h>
+#include <sys/types.h>
+
+#include <atomic>
 
 #include <chrono>
 #include <cstdint>
@@ -58,22 +61,42 @@ public:
   /// Copies everything readable from `fd` (from its current offset) into
   /// the store. The descriptor stays open. On success the blob is pinned:
   /// call `unpin` once the revision referring to it is committed or refused.
-  caf::expected<blob_info> put_fd(int fd) const;
+  /// Stops with FileTooLarge past `max_bytes`; waits at most `timeout` for
+  /// the descriptor to become readable (a pipe that never ends), and gives
+  /// up when `cancelled` turns true (the client hung up).
+  caf::expected<blob_info> put_fd(int fd, uint64_t max_bytes = UINT64_MAX,
+                                  std::chrono::milliseconds timeout = std::chrono::hours{24},
+                                  const std::atomic<bool>* cancelled = nullptr) const;
 
-  /// Stores the regular file `path`, which must resolve (symlinks and `..`
-  /// followed) to a file inside one of `import_dirs`; else PathNotAllowed.
-  /// Pins like `put_fd`.
+  /// Who asks for a path upload: the file must be one this uid (with these
+  /// groups) could read itself.
+  struct reader {
+    uid_t uid = 0;
+    std::vector<gid_t> groups; ///< primary and supplementary
+  };
+
+  /// Stores the regular file `path`, which must name a file beneath one of
+  /// `import_dirs` without `.`, `..` or a symlink in any component below the
+  /// root; it is opened component by component beneath the root's own
+  /// descriptor (openat, O_NOFOLLOW), so no directory swapped in meanwhile
+  /// can lead outside. `who` must be able to search every directory on the
+  /// way and read the file. Anything else is PathNotAllowed; more than
+  /// `max_bytes` is FileTooLarge. Pins like `put_fd`.
   caf::expected<blob_info> put_path(const std::string& path,
-                                    const std::vector<std::string>& import_dirs) const;
+                                    const std::vector<std::string>& import_dirs,
+                                    const reader& who, uint64_t max_bytes = UINT64_MAX) const;
 
   /// Ends one pin of `sha256` taken by a put.
   void unpin(const std::string& sha256) const;
 
   /// Writes blob `sha256` into `fd`: with the kernel's copy
   /// (copy_file_range, sendfile) when a verification is trusted (`verify`)
-  /// and the target allows it, else hashing on the way; an error when the
+  /// and the target is a regular file, else hashing on the way (a pipe or
+  /// socket with `timeout` and `cancelled` as for put_fd); an error when the
   /// stored bytes do not match their name.
-  caf::expected<blob_info> export_to(const std::string& sha256, int fd) const;
+  caf::expected<blob_info> export_to(const std::string& sha256, int fd,
+                                     std::chrono::milliseconds timeout = std::chrono::hours{24},
+                                     const std::atomic<bool>* cancelled = nullptr) const;
 
   /// Checks that blob `sha256` exists with `size` bytes and hashes to its
   /// name. Re-reads it unless it was hashed less than `trust_window` ago
@@ -105,11 +128,17 @@ private:
     int64_t mtime_ns = 0, ctime_ns = 0;
     int64_t hashed_at_ns = 0; ///< wall clock, when its bytes were hashed
   };
-  caf::expected<blob_info> put(int fd, const std::string& what) const;
   /// True if a trusted verification covers the file `st` describes.
   bool trusted(const std::string& sha256, const struct stat& st) const;
   void remember(const std::string& sha256, const struct stat& st, int64_t hashed_at_ns) const;
 
+  struct limits {
+    uint64_t max_bytes = UINT64_MAX;
+    std::chrono::milliseconds timeout = std::chrono::hours{24};
+    const std::atomic<bool>* cancelled = nullptr;
+    bool poll = false; ///< wait with poll(2) before each read (passed descriptors)
+  };
+  caf::expected<blob_info> put(int fd, const std::string& what, const limits& lim) const;
   std::string dir_;
   mutable std::mutex mu_;
   mutable std::unordered_map<std::string, int> pins_;      ///< GUARDED_BY(mu_)

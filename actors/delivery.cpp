@@ -2,6 +2,7 @@
 // (libcurl) and log delivery. Everything here blocks; only the notifier's
 // thread calls it.
 
+#include "actors/mail_text.hpp"
 #include "actors/notifier.hpp"
 #include "daemon/logging.hpp"
 
@@ -24,21 +25,6 @@ namespace projlink {
 
 namespace {
 
-/// RFC 2047 encoded word when `s` is not plain ASCII.
-std::string header_text(const std::string& s) {
-  bool ascii = true;
-  for (unsigned char c : s)
-    ascii = ascii && c < 0x80 && c != '\r' && c != '\n';
-  if (ascii)
-    return s;
-  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                           reinterpret_cast<const unsigned char*>(s.data()),
-                           static_cast<int>(s.size()));
-  out.resize(static_cast<size_t>(n));
-  return "=?UTF-8?B?" + out + "?=";
-}
-
 std::string rfc5322_date(const std::string& rfc3339) {
   auto t = parse_time(rfc3339).value_or(std::chrono::system_clock::now());
   auto secs = std::chrono::system_clock::to_time_t(t);
@@ -47,18 +33,6 @@ std::string rfc5322_date(const std::string& rfc3339) {
   char buf[64];
   std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S +0000", &tm);
   return buf;
-}
-
-/// LF → CRLF.
-std::string crlf(const std::string& s) {
-  std::string out;
-  out.reserve(s.size() + s.size() / 40);
-  for (char c : s) {
-    if (c == '\n')
-      out += '\r';
-    out += c;
-  }
-  return out;
 }
 
 std::string hostname() {
@@ -165,9 +139,11 @@ std::vector<delivery_result> over_smtp(const notifier_settings& s,
     auto text = render_message(x, s.from);
     upload u{&text};
     char err[CURL_ERROR_SIZE] = {};
-    curl_slist* rcpt = curl_slist_append(nullptr, ("<" + x.recipient + ">").c_str());
+    // Envelope addresses go into SMTP commands: no CR, LF or NUL.
+    curl_slist* rcpt =
+      curl_slist_append(nullptr, ("<" + mail_text::header_safe(x.recipient) + ">").c_str());
     curl_easy_setopt(curl, CURLOPT_URL, s.smtp_url.c_str());
-    curl_easy_setopt(curl, CURLOPT_MAIL_FROM, ("<" + s.from + ">").c_str());
+    curl_easy_setopt(curl, CURLOPT_MAIL_FROM, ("<" + mail_text::header_safe(s.from) + ">").c_str());
     curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
     curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
     curl_easy_setopt(curl, CURLOPT_READDATA, &u);
@@ -204,28 +180,30 @@ std::vector<delivery_result> over_smtp(const notifier_settings& s,
 } // namespace
 
 std::string render_message(const outbox_item& x, const std::string& from) {
+  // Every header value and the body pass through mail_text: no control
+  // character reaches a header, no bare CR or NUL the SMTP session, no
+  // line passes RFC 5322's 998 octets.
+  using mail_text::header_safe;
   std::ostringstream m;
-  m << "Date: " << rfc5322_date(x.at) << "\n"
-    << "From: projlink <" << from << ">\n"
-    << "To: <" << x.recipient << ">\n"
-    << "Subject: " << header_text(x.subject) << "\n"
-    << "Message-ID: <projlink." << x.id << "." << parse_time(x.at)
-                                                    .value_or(std::chrono::system_clock::now())
-                                                    .time_since_epoch()
-                                                    .count()
-    << "@" << hostname() << ">\n"
-    << "MIME-Version: 1.0\n"
-    << "Content-Type: text/plain; charset=utf-8\n"
-    << "Content-Transfer-Encoding: 8bit\n"
-    << "Auto-Submitted: auto-generated\n"
-    << "X-Projlink-Event: " << x.event << "\n"
-    << "X-Projlink-Project: " << x.project << "\n";
+  m << "Date: " << rfc5322_date(x.at) << "\r\n"
+    << "From: projlink <" << header_safe(from) << ">\r\n"
+    << "To: <" << header_safe(x.recipient) << ">\r\n"
+    << "Subject: " << mail_text::encode_subject(x.subject) << "\r\n"
+    << "Message-ID: <projlink." << x.id << "."
+    << parse_time(x.at).value_or(std::chrono::system_clock::now()).time_since_epoch().count()
+    << "@" << header_safe(hostname()) << ">\r\n"
+    << "MIME-Version: 1.0\r\n"
+    << "Content-Type: text/plain; charset=utf-8\r\n"
+    << "Content-Transfer-Encoding: 8bit\r\n"
+    << "Auto-Submitted: auto-generated\r\n"
+    << "X-Projlink-Event: " << header_safe(x.event) << "\r\n"
+    << "X-Projlink-Project: " << header_safe(x.project) << "\r\n";
   if (x.connection)
-    m << "X-Projlink-Connection: " << *x.connection << "\n";
-  m << "X-Projlink-Notification: " << x.id << "\n"
-    << "\n"
-    << x.body;
-  return crlf(m.str());
+    m << "X-Projlink-Connection: " << header_safe(*x.connection) << "\r\n";
+  m << "X-Projlink-Notification: " << x.id << "\r\n"
+    << "\r\n"
+    << mail_text::body_lines(x.body);
+  return m.str();
 }
 
 std::vector<delivery_result> deliver(const notifier_settings& s,

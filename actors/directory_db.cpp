@@ -117,8 +117,12 @@ caf::expected<company> update_company(db& d, const std::string& id,
   return c;
 }
 
-caf::expected<std::vector<company>> list_companies(db& d) {
-  sql::stmt q(d, std::string("SELECT ") + company_cols + " FROM companies ORDER BY id");
+caf::expected<std::vector<company>> list_companies(db& d, const std::optional<std::string>& after,
+                                                   int64_t limit) {
+  sql::stmt q(d, std::string("SELECT ") + company_cols
+                   + " FROM companies WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2");
+  sql::bind_opt(q, 1, after);
+  q.bind(2, limit);
   std::vector<company> out;
   while (q.executeStep())
     out.push_back(read_company(q));
@@ -192,16 +196,17 @@ caf::expected<project> update_project(db& d, const std::string& id,
 }
 
 caf::expected<std::vector<project>> list_projects(db& d,
-                                                  const std::optional<std::string>& company) {
-  std::string sql = std::string("SELECT ") + project_cols + " FROM projects";
-  if (company)
-    sql += " WHERE company = ?";
-  sql::stmt q(d, sql + " ORDER BY id");
-  if (company) {
-    if (!exists(d, "SELECT 1 FROM companies WHERE id = ?", *company))
-      return missing("company", *company);
-    q.bind(1, *company);
-  }
+                                                  const std::optional<std::string>& company,
+                                                  const std::optional<std::string>& after,
+                                                  int64_t limit) {
+  if (company && !exists(d, "SELECT 1 FROM companies WHERE id = ?", *company))
+    return missing("company", *company);
+  sql::stmt q(d, std::string("SELECT ") + project_cols
+                   + " FROM projects WHERE (?1 IS NULL OR company = ?1) AND (?2 IS NULL OR id > ?2)"
+                     " ORDER BY id LIMIT ?3");
+  sql::bind_opt(q, 1, company);
+  sql::bind_opt(q, 2, after);
+  q.bind(3, limit);
   std::vector<project> out;
   while (q.executeStep())
     out.push_back(read_project(q));
@@ -277,16 +282,17 @@ caf::expected<user> update_user(db& d, const std::string& id,
   return u;
 }
 
-caf::expected<std::vector<user>> list_users(db& d, const std::optional<std::string>& company) {
-  std::string sql = std::string("SELECT ") + user_cols + " FROM users";
-  if (company)
-    sql += " WHERE company = ?";
-  sql::stmt q(d, sql + " ORDER BY id");
-  if (company) {
-    if (!exists(d, "SELECT 1 FROM companies WHERE id = ?", *company))
-      return missing("company", *company);
-    q.bind(1, *company);
-  }
+caf::expected<std::vector<user>> list_users(db& d, const std::optional<std::string>& company,
+                                            const std::optional<std::string>& after,
+                                            int64_t limit) {
+  if (company && !exists(d, "SELECT 1 FROM companies WHERE id = ?", *company))
+    return missing("company", *company);
+  sql::stmt q(d, std::string("SELECT ") + user_cols
+                   + " FROM users WHERE (?1 IS NULL OR company = ?1) AND (?2 IS NULL OR id > ?2)"
+                     " ORDER BY id LIMIT ?3");
+  sql::bind_opt(q, 1, company);
+  sql::bind_opt(q, 2, after);
+  q.bind(3, limit);
   std::vector<user> out;
   while (q.executeStep())
     out.push_back(read_user(q));
@@ -339,11 +345,16 @@ caf::expected<void> remove_access(db& d, const std::string& project, const std::
   return caf::unit;
 }
 
-caf::expected<std::vector<access>> list_access(db& d, const std::string& project) {
+caf::expected<std::vector<access>> list_access(db& d, const std::string& project,
+                                               const std::optional<std::string>& after,
+                                               int64_t limit) {
   if (!exists(d, "SELECT 1 FROM projects WHERE id = ?", project))
     return missing("project", project);
-  sql::stmt q(d, "SELECT project, user, cm, drawings FROM access WHERE project = ? ORDER BY user");
+  sql::stmt q(d, "SELECT project, user, cm, drawings FROM access WHERE project = ?1"
+                 " AND (?2 IS NULL OR user > ?2) ORDER BY user LIMIT ?3");
   q.bind(1, project);
+  sql::bind_opt(q, 2, after);
+  q.bind(3, limit);
   std::vector<access> out;
   while (q.executeStep())
     out.push_back(read_access(q));

@@ -27,7 +27,10 @@ caf::expected<company> update_company(db& d, const std::string& id,
                                       const std::optional<std::string>& name,
                                       std::optional<bool> auto_approve);
 caf::expected<company> get_company(db& d, const std::string& id);
-caf::expected<std::vector<company>> list_companies(db& d);
+/// Lists are keyset-paged (SPEC §6.2): items after `after` in the stated
+/// order, at most `limit` (< 0: all).
+caf::expected<std::vector<company>> list_companies(db& d, const std::optional<std::string>& after = {},
+                                                   int64_t limit = -1);
 
 caf::expected<project> create_project(db& d, const project& p);
 caf::expected<project> update_project(db& d, const std::string& id,
@@ -41,7 +44,9 @@ caf::expected<rules::levels> levels_in(db& d, const user& u, const std::string& 
 
 /// True when a project `id` exists (one primary-key lookup).
 caf::expected<bool> project_exists(db& d, const std::string& id);
-caf::expected<std::vector<project>> list_projects(db& d, const std::optional<std::string>& company);
+caf::expected<std::vector<project>> list_projects(db& d, const std::optional<std::string>& company,
+                                                  const std::optional<std::string>& after = {},
+                                                  int64_t limit = -1);
 
 caf::expected<user> create_user(db& d, const user& u);
 caf::expected<user> update_user(db& d, const std::string& id,
@@ -50,12 +55,16 @@ caf::expected<user> update_user(db& d, const std::string& id,
                                 std::optional<bool> company_admin);
 /// By id, or by email when `id_or_email` contains '@'.
 caf::expected<user> find_user(db& d, const std::string& id_or_email);
-caf::expected<std::vector<user>> list_users(db& d, const std::optional<std::string>& company);
+caf::expected<std::vector<user>> list_users(db& d, const std::optional<std::string>& company,
+                                            const std::optional<std::string>& after = {},
+                                            int64_t limit = -1);
 
 caf::expected<access> set_access(db& d, const std::string& project, const std::string& user,
                                  std::optional<level> cm, std::optional<level> drawings);
 caf::expected<void> remove_access(db& d, const std::string& project, const std::string& user);
-caf::expected<std::vector<access>> list_access(db& d, const std::string& project);
+caf::expected<std::vector<access>> list_access(db& d, const std::string& project,
+                                               const std::optional<std::string>& after = {},
+                                               int64_t limit = -1);
 
 /// Directory.Import: applies a YAML document (see io.projlink.Directory.varlink).
 /// On error the caller must roll back: earlier items may have been written.

@@ -20,7 +20,8 @@ using sql::opt_text;
 constexpr const char* rev_select = R"sql(
 SELECT r.id, r.project, dr.number, dr.title, r.revision, r.status, r.drawing_date,
        r.received_date, dr.discipline, di.position, dr.area, a.description, r.set_name, s.date,
-       r.obsolete, r.published, r.connection IS NOT NULL, r.upstream_revision, r.sha256, r.size
+       r.obsolete, r.published, r.connection IS NOT NULL, r.upstream_revision, r.sha256, r.size,
+       r.deleted_at
 FROM revisions r JOIN drawings dr ON dr.id = r.drawing
 LEFT JOIN disciplines di ON di.project = r.project AND di.name = dr.discipline
 LEFT JOIN areas a ON a.project = r.project AND a.name = dr.area
@@ -50,6 +51,7 @@ revision read(Statement& q) {
   r.upstream_revision = opt_text(q.getColumn(17));
   r.sha256 = q.getColumn(18).getString();
   r.size = q.getColumn(19).getInt64();
+  r.deleted_at = opt_text(q.getColumn(20));
   return r;
 }
 
@@ -416,14 +418,17 @@ caf::expected<revision> for_export(db& d, const std::string& as, const std::stri
 }
 
 caf::expected<std::vector<revision>> list(db& d, const std::string& as, const std::string& project,
-                                          bool include_unpublished) {
+                                          bool include_unpublished,
+                                          const std::optional<std::string>& after, int64_t limit) {
   if (auto err = require(d, as, project, include_unpublished ? level::admin : level::read_only,
                          include_unpublished ? "view_unpublished" : "view"))
     return err;
-  sql::stmt q(d, std::string{rev_select} + " WHERE r.project = ? AND r.deleted_at IS NULL "
+  sql::stmt q(d, std::string{rev_select} + " WHERE r.project = ?1 AND r.deleted_at IS NULL "
                  + (include_unpublished ? "" : "AND r.published = 1 ")
-                 + "ORDER BY dr.number, r.created_at, r.id");
+                 + "AND (?2 IS NULL OR r.id > ?2) ORDER BY r.id LIMIT ?3");
   q.bind(1, project);
+  sql::bind_opt(q, 2, after);
+  q.bind(3, limit);
   std::vector<revision> out;
   while (q.executeStep())
     out.push_back(read(q));
@@ -431,12 +436,27 @@ caf::expected<std::vector<revision>> list(db& d, const std::string& as, const st
 }
 
 caf::expected<std::vector<revision>> deleted(db& d, const std::string& as,
-                                             const std::string& project) {
+                                             const std::string& project,
+                                             const std::optional<std::string>& after,
+                                             int64_t limit) {
   if (auto err = require(d, as, project, level::admin, "view_deleted"))
     return err;
+  std::optional<std::string> at, id;
+  if (after) {
+    auto nl = after->find('\n');
+    if (nl == std::string::npos)
+      return make_error(ec::invalid_parameter, std::string{"after"});
+    at = after->substr(0, nl);
+    id = after->substr(nl + 1);
+  }
   sql::stmt q(d, std::string{rev_select}
-                   + " WHERE r.project = ? AND r.deleted_at IS NOT NULL ORDER BY r.deleted_at, r.id");
+                   + " WHERE r.project = ?1 AND r.deleted_at IS NOT NULL"
+                     " AND (?2 IS NULL OR (r.deleted_at, r.id) > (?2, ?3))"
+                     " ORDER BY r.deleted_at, r.id LIMIT ?4");
   q.bind(1, project);
+  sql::bind_opt(q, 2, at);
+  sql::bind_opt(q, 3, id);
+  q.bind(4, limit);
   std::vector<revision> out;
   while (q.executeStep())
     out.push_back(read(q));

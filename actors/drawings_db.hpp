@@ -65,10 +65,18 @@ caf::expected<revision> set_obsolete(db& d, const std::string& as, const std::st
                                      bool obsolete);
 caf::expected<void> remove(db& d, const std::string& as, const std::string& id);
 caf::expected<revision> get(db& d, const std::string& as, const std::string& id);
+/// Keyset-paged (SPEC §6.2): ascending by revision id, after `after`, at
+/// most `limit` (< 0: all).
 caf::expected<std::vector<revision>> list(db& d, const std::string& as, const std::string& project,
-                                          bool include_unpublished);
+                                          bool include_unpublished,
+                                          const std::optional<std::string>& after = {},
+                                          int64_t limit = -1);
+/// Ascending by deletion time, then revision id; `after` is
+/// `<deleted_at>\n<id>` of the last revision of the previous page.
 caf::expected<std::vector<revision>> deleted(db& d, const std::string& as,
-                                             const std::string& project);
+                                             const std::string& project,
+                                             const std::optional<std::string>& after = {},
+                                             int64_t limit = -1);
 /// The revision for Export, after the permission check.
 caf::expected<revision> for_export(db& d, const std::string& as, const std::string& id);
 

@@ -47,6 +47,8 @@ enum class ec : uint8_t {
   connected_read_only,
   /// (path): the upload path is outside storage.import_dirs.
   path_not_allowed,
+  /// (limit): an upload is larger than storage.max_upload_bytes.
+  file_too_large,
   /// (line, column, message): Directory.Import could not use the document.
   invalid_document,
   /// (parameter): a parameter has a bad value.

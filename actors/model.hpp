@@ -232,6 +232,8 @@ struct revision {
   std::optional<std::string> upstream_revision;
   std::string sha256;
   int64_t size = 0;
+  /// When it was deleted (not on the wire; the key of DeletedRevisions' pages).
+  std::optional<std::string> deleted_at;
 };
 
 template <class Inspector>
@@ -239,7 +241,7 @@ typename Inspector::result_type inspect(Inspector& f, revision& x) {
   return f(x.id, x.project, x.number, x.title, x.label, opt(x.status), opt(x.drawing_date),
            opt(x.received_date), opt(x.discipline), opt(x.discipline_position), opt(x.area),
            opt(x.area_description), opt(x.set), opt(x.set_date), x.obsolete, x.published,
-           x.connected, opt(x.upstream_revision), x.sha256, x.size);
+           x.connected, opt(x.upstream_revision), x.sha256, x.size, opt(x.deleted_at));
 }
 
 /// RFC 3339 UTC with milliseconds (`2026-11-23T10:00:00.123Z`); sorts as text.

@@ -134,25 +134,37 @@ public:
     };
   }
 
-  field dur(duration& dst) {
-    return [this, &dst](const YAML::Node& n, const std::string& key) {
+  /// Every duration has a range (SPEC §8): by default 1ms to 3650d; a value
+  /// outside it is an error, never a silent wrap.
+  field dur(duration& dst, duration min = duration{1},
+            duration max = std::chrono::hours{24 * 3650}) {
+    return [this, &dst, min, max](const YAML::Node& n, const std::string& key) {
       if (!scalar(n, key, "a duration such as 500ms, 5m or 30d"))
         return;
-      if (auto d = parse_duration(n.Scalar()))
-        dst = *d;
-      else
+      if (auto d = parse_duration(n.Scalar())) {
+        if (*d < min || *d > max)
+          error(key, n.Mark(),
+                "must be between " + format_duration(min) + " and " + format_duration(max));
+        else
+          dst = *d;
+      } else
         error(key, n.Mark(),
               "bad duration '" + n.Scalar() + "' (write e.g. 500ms, 30s, 5m, 2h, 30d)");
     };
   }
 
-  field size(uint64_t& dst) {
-    return [this, &dst](const YAML::Node& n, const std::string& key) {
+  /// Every size has a range too: by default 1B to 1TiB.
+  field size(uint64_t& dst, uint64_t min = 1, uint64_t max = uint64_t{1} << 40) {
+    return [this, &dst, min, max](const YAML::Node& n, const std::string& key) {
       if (!scalar(n, key, "a size such as 64KiB or 1MiB"))
         return;
-      if (auto s = parse_size(n.Scalar()))
-        dst = *s;
-      else
+      if (auto s = parse_size(n.Scalar())) {
+        if (*s < min || *s > max)
+          error(key, n.Mark(),
+                "must be between " + format_size(min) + " and " + format_size(max));
+        else
+          dst = *s;
+      } else
         error(key, n.Mark(), "bad size '" + n.Scalar() + "' (write e.g. 4096, 64KiB, 1MiB)");
     };
   }
@@ -266,9 +278,43 @@ public:
                   }},
                  {"operators", peers(c.control.operators)},
                  {"clients", peers(c.control.clients)},
+                 {"delegates", peers(c.control.delegates)},
+                 {"identities",
+                  [&](const YAML::Node& m, const std::string& key) {
+                    c.control.identities.clear();
+                    list(m, key, [&](const YAML::Node& item, const std::string& ik) {
+                      identity_entry e;
+                      bool has_uid = false, has_user = false;
+                      map(item, ik,
+                          {{"uid",
+                            [&](const YAML::Node& u, const std::string& uk) {
+                              integer(e.uid, 0, 4'294'967'294)(u, uk);
+                              has_uid = true;
+                            }},
+                           {"user", [&](const YAML::Node& u, const std::string& uk) {
+                              string(e.user)(u, uk);
+                              has_user = true;
+                            }}});
+                      if (item.IsMap() && (!has_uid || !has_user || e.user.empty())) {
+                        error(ik, item.Mark(), "needs uid and user, e.g. { uid: 1001, user: alice }");
+                        return;
+                      }
+                      if (item.IsMap())
+                        c.control.identities.push_back(std::move(e));
+                    });
+                  }},
+                 {"max_clients_per_uid", integer(c.control.max_clients_per_uid, 1, 1'000'000)},
                  {"max_clients", integer(c.control.max_clients, 1, 1'000'000)},
-                 {"max_message_bytes", size(c.control.max_message_bytes)},
-                 {"idle_timeout", dur(c.control.idle_timeout)}});
+                 {"operator_slots", integer(c.control.operator_slots, 0, 1'000)},
+                 {"max_calls_in_flight", integer(c.control.max_calls_in_flight, 1, 100'000)},
+                 {"max_unread_reply_bytes",
+                  size(c.control.max_unread_reply_bytes, uint64_t{4} << 20, uint64_t{64} << 30)},
+                 {"reply_memory", size(c.control.reply_memory, uint64_t{4} << 20, uint64_t{1} << 40)},
+                 {"max_message_bytes",
+                  size(c.control.max_message_bytes, 1024, uint64_t{1} << 30)},
+                 {"fd_timeout", dur(c.control.fd_timeout, duration{100}, std::chrono::hours{24})},
+                 {"idle_timeout",
+                  dur(c.control.idle_timeout, duration{100}, std::chrono::hours{24 * 365})}});
           }},
          {"storage",
           [&](const YAML::Node& n, const std::string& k) {
@@ -276,7 +322,8 @@ public:
                 {{"state_dir", string(c.storage.state_dir)},
                  {"database", string(c.storage.database)},
                  {"blobs", string(c.storage.blobs)},
-                 {"import_dirs", strings(c.storage.import_dirs)}});
+                 {"import_dirs", strings(c.storage.import_dirs)},
+                 {"max_upload_bytes", size(c.storage.max_upload_bytes, 1, uint64_t{1} << 44)}});
           }},
          {"connections",
           [&](const YAML::Node& n, const std::string& k) {
@@ -356,6 +403,51 @@ std::vector<config_error> validate_with(const config& c, const marks& seen) {
     fail("control.max_message_bytes", "must be at least 1KiB");
   if (c.control.idle_timeout.count() < 100)
     fail("control.idle_timeout", "must be at least 100ms");
+  // §6.3: a delegate or identity must also be admitted (operators or
+  // clients); a uid listed twice in identities, or also matched by
+  // operators or delegates, is an error.
+  auto has = [](const auto& v, auto x) { return std::find(v.begin(), v.end(), x) != v.end(); };
+  auto admitted_uid = [&](uid_t uid) {
+    if (has(c.control.operators.uids, uid) || has(c.control.clients.uids, uid))
+      return true;
+    // Through a group: the uid's groups as the system knows them now.
+    auto* pw = ::getpwuid(uid);
+    if (pw == nullptr)
+      return false;
+    int n = 64;
+    std::vector<gid_t> groups(static_cast<size_t>(n));
+    if (::getgrouplist(pw->pw_name, pw->pw_gid, groups.data(), &n) < 0) {
+      groups.resize(static_cast<size_t>(n));
+      ::getgrouplist(pw->pw_name, pw->pw_gid, groups.data(), &n);
+    }
+    groups.resize(static_cast<size_t>(std::max(n, 0)));
+    for (auto g : groups)
+      if (has(c.control.operators.groups, g) || has(c.control.clients.groups, g))
+        return true;
+    return false;
+  };
+  for (auto uid : c.control.delegates.uids)
+    if (!admitted_uid(uid))
+      fail("control.delegates.uids",
+           "uid " + std::to_string(uid) + " must also be under control.operators or control.clients");
+  for (auto g : c.control.delegates.groups)
+    if (!has(c.control.operators.groups, g) && !has(c.control.clients.groups, g))
+      fail("control.delegates.groups",
+           "group " + std::to_string(g) + " must also be under control.operators or control.clients");
+  for (size_t i = 0; i < c.control.identities.size(); ++i) {
+    auto uid = c.control.identities[i].uid;
+    auto key = "control.identities[" + std::to_string(i) + "].uid";
+    bool twice = false;
+    for (size_t j = 0; j < i; ++j)
+      twice = twice || c.control.identities[j].uid == uid;
+    if (twice)
+      fail(key, "uid " + std::to_string(uid) + " is listed twice");
+    else if (has(c.control.operators.uids, uid) || has(c.control.delegates.uids, uid))
+      fail(key, "uid " + std::to_string(uid)
+                  + " is also under control.operators or control.delegates, which act as anyone");
+    else if (!admitted_uid(uid))
+      fail(key, "uid " + std::to_string(uid) + " must also be under control.operators or control.clients");
+  }
   for (const auto& d : c.storage.import_dirs)
     if (d.empty() || d.front() != '/')
       fail("storage.import_dirs", "'" + d + "' must be an absolute path");

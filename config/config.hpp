@@ -27,6 +27,12 @@ struct retry_policy {
   uint32_t attempts;
 };
 
+/// One `control.identities` entry: a uid that acts only as one user (§6.3).
+struct identity_entry {
+  uid_t uid = 0;
+  std::string user; ///< an id or an email, resolved at each call
+};
+
 enum class delivery_kind { maildir, smtp, log };
 enum class log_format { text, json };
 
@@ -39,8 +45,16 @@ struct config {
     mode_t socket_mode = 0660;
     peer_set operators{{0}, {}, {}};
     peer_set clients{{}, {}, {"projlink"}};
+    peer_set delegates;                    ///< may act as any user (§6.3)
+    std::vector<identity_entry> identities; ///< each uid acts only as its user
+    uint32_t max_clients_per_uid = 32; ///< operators are not bound by it
     uint32_t max_clients = 256;
+    uint32_t operator_slots = 4;        ///< kept beyond max_clients for operators
+    uint32_t max_calls_in_flight = 64;  ///< per connection, oneway included
+    uint64_t max_unread_reply_bytes = uint64_t{64} << 20; ///< per connection
+    uint64_t reply_memory = uint64_t{1} << 30;            ///< all connections together
     uint64_t max_message_bytes = 1 << 20;
+    duration fd_timeout = std::chrono::seconds{30};
     duration idle_timeout = std::chrono::minutes{5};
   } control;
   struct {
@@ -48,6 +62,7 @@ struct config {
     std::string database = "projlink.db";
     std::string blobs = "blobs";
     std::vector<std::string> import_dirs;
+    uint64_t max_upload_bytes = uint64_t{2} << 30;
   } storage;
   struct {
     duration undo_window = std::chrono::minutes{5};

@@ -3,9 +3,11 @@
 // nothing; Watch subscribes the session to the event hub.
 
 #include "actors/actors.hpp"
+#include "actors/mail_text.hpp"
 #include "actors/notifications_db.hpp"
 #include "actors/sync_db.hpp"
 #include "daemon/api_util.hpp"
+#include "daemon/paging.hpp"
 #include "daemon/session.hpp"
 
 #include <caf/all.hpp>
@@ -104,6 +106,42 @@ void route_by_connection(const call_ptr& c, const std::string& id, side who, caf
 
 constexpr bool read = false;
 
+/// Streams a Watch's events one at a time, each only if its user may still
+/// view the event's project (permissions are checked at each streamed
+/// event). A Watch on one project ends with PermissionDenied(view, project)
+/// once its user may no longer view it; a Watch of every project skips
+/// what is no longer viewable.
+caf::behavior watch_gate(caf::event_based_actor* self, call_ptr c, std::string as,
+                         std::optional<std::string> project,
+                         std::shared_ptr<std::atomic<bool>> stopped) {
+  return {
+    [=](event& e) {
+      if (stopped->load())
+        return;
+      auto target = c->svc->reader ? c->svc->reader : c->svc->store;
+      auto p = project ? *project : e.project;
+      // await: one event at a time, in the order the hub sent them.
+      self
+        ->request(target, std::chrono::seconds{60}, atom::read_v,
+                  make_store_fn([as, p](SQLite::Database& d) {
+                    return connections::viewable(d, as, p);
+                  }))
+        .await(
+          [=](std::vector<std::string>&) {
+            if (!stopped->load())
+              c->reply({{"event", to_json(e)}}, true);
+          },
+          [=](caf::error& err) {
+            if (!project || stopped->exchange(true)) {
+              return; // not viewable any more: skipped
+            }
+            c->fail(err);
+            self->quit();
+          });
+    },
+  };
+}
+
 } // namespace
 
 void add_connections_api(handler_map& m) {
@@ -125,9 +163,17 @@ void add_connections_api(handler_map& m) {
   m[i + "Reject"] = [](const call_ptr& c, params& p) {
     auto as = api::ref_param(p, "as");
     auto id = api::ref_param(p, "connection");
-    auto reason = p.opt_str("reason").value_or("");
+    auto reason = p.opt_str("reason");
     p.finish();
-    route_by_connection(c, id, side::upstream, caf::make_message(atom::reject_v, as, id, reason));
+    // SPEC §6.2 reasons: 1–1,000 characters, no control but newline.
+    if (reason) {
+      auto ok = mail_text::check_reason(*reason);
+      if (!ok)
+        throw varlink::invalid_parameter("reason");
+      reason = *ok;
+    }
+    route_by_connection(c, id, side::upstream,
+                        caf::make_message(atom::reject_v, as, id, reason.value_or("")));
   };
   m[i + "Undo"] = [](const call_ptr& c, params& p) {
     auto as = api::ref_param(p, "as");
@@ -149,6 +195,15 @@ void add_connections_api(handler_map& m) {
     auto reason = p.opt_str("reason").value_or("");
     auto terms = p.opt_bool("accept_terms").value_or(false);
     p.finish();
+    // Empty after trimming stays ReasonRequired (R11); anything else that
+    // breaks SPEC §6.2's rule for reasons is InvalidParameter(reason).
+    if (reason.find_first_not_of(" \t\n\r\v\f") == std::string::npos) {
+      reason.clear();
+    } else if (auto ok = mail_text::check_reason(reason)) {
+      reason = *ok;
+    } else {
+      throw varlink::invalid_parameter("reason");
+    }
     route_by_connection(c, id, side::downstream,
                         caf::make_message(atom::disconnect_v, as, id, reason, terms));
   };
@@ -176,20 +231,35 @@ void add_connections_api(handler_map& m) {
     auto as = api::ref_param(p, "as");
     auto project = api::ref_param(p, "project");
     auto after = p.opt_int("after").value_or(0);
-    auto limit = p.opt_int("limit").value_or(100);
+    auto limit = p.opt_int("limit").value_or(paging::default_limit);
     p.finish();
     if (after < 0)
       throw varlink::invalid_parameter("after");
-    if (limit < 1 || limit > 10'000)
+    if (limit < 1 || limit > paging::max_limit)
       throw varlink::invalid_parameter("limit");
+    // SPEC §6.2: one row more tells whether a next page exists; a page also
+    // ends before its reply passes 4 MiB. Here `next` is the last seq.
     store_call<std::vector<event>>(
       c, read,
-      [=](SQLite::Database& d) { return connections::history(d, as, project, after, limit); },
-      [](const std::vector<event>& xs) {
+      [=](SQLite::Database& d) { return connections::history(d, as, project, after, limit + 1); },
+      [limit](const std::vector<event>& xs) {
         auto out = json::array();
-        for (const auto& e : xs)
-          out.push_back(to_json(e));
-        return json{{"events", out}};
+        size_t bytes = 256;
+        bool more = false;
+        for (size_t n = 0; n < xs.size(); ++n) {
+          auto j = to_json(xs[n]);
+          auto size = j.dump().size() + 1;
+          if (static_cast<int64_t>(n) == limit || (n > 0 && bytes + size > paging::max_page_bytes)) {
+            more = true;
+            break;
+          }
+          bytes += size;
+          out.push_back(std::move(j));
+        }
+        json reply{{"events", out}};
+        if (more && !out.empty())
+          reply["next"] = out.back()["seq"];
+        return reply;
       });
   };
   m[i + "GetSettings"] = [](const call_ptr& c, params& p) {
@@ -290,13 +360,21 @@ void add_connections_api(handler_map& m) {
                 make_store_fn(
                   [=](SQLite::Database& d) { return connections::viewable(d, as, project); }))
       .then(
-        [c](std::vector<std::string>& projects) {
+        [c, as, project](std::vector<std::string>& projects) {
+          // Revocation (SPEC §6.3): every event is checked again before it
+          // is streamed, by a gate linked to the session (it ends with it).
+          auto stopped = std::make_shared<std::atomic<bool>>(false);
+          auto gate = c->self->spawn<caf::linked>(watch_gate, c, as, project, stopped);
           // The session ends when its client hangs up; the hub watches it.
-          subscription s{c->self->address(), std::move(projects), [c](const event& e) {
-                           c->reply({{"event", to_json(e)}}, true);
+          subscription s{c->self->address(), std::move(projects),
+                         [gate, stopped](const event& e) {
+                           if (stopped->load())
+                             return false;
+                           caf::anon_send(gate, e);
                            return true;
                          }};
           c->self->send(c->svc->hub, atom::subscribe_v, std::move(s));
+          c->svc->metrics->watches_started++;
         },
         [c](caf::error& e) { c->fail(e); });
   };

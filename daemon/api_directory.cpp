@@ -1,6 +1,7 @@
 // io.projlink.Directory: parameters in, one store closure per call, JSON out.
 
 #include "actors/directory_db.hpp"
+#include "daemon/paging.hpp"
 #include "daemon/session.hpp"
 
 #include <caf/all.hpp>
@@ -65,6 +66,22 @@ auto as(const char* key) {
   return [key](const T& x) { return json{{key, to_json(x)}}; };
 }
 
+/// Renders a page of `T`s fetched with limit + 1 rows (daemon/paging).
+template <class T, class Key>
+auto paged(const char* list_key, paging::request pg, std::string scope, Key key_of) {
+  return [=](const std::vector<T>& xs) {
+    std::vector<json> items;
+    std::vector<std::string> keys;
+    for (const auto& x : xs) {
+      items.push_back(to_json(x));
+      keys.push_back(key_of(x));
+    }
+    json reply = json::object();
+    paging::fill(reply, list_key, std::move(items), keys, pg.limit, scope);
+    return reply;
+  };
+}
+
 constexpr bool write = true;
 constexpr bool read = false;
 
@@ -89,10 +106,12 @@ void add_directory_api(handler_map& m) {
                         as<company>("company"));
   };
   m[i + "ListCompanies"] = [](const call_ptr& c, params& p) {
+    std::string scope = "Directory.ListCompanies";
+    auto pg = paging::read(p, scope);
     p.finish();
-    store_call<std::vector<company>>(c, read,
-                                     [](auto& d) { return directory::list_companies(d); },
-                                     as<std::vector<company>>("companies"));
+    store_call<std::vector<company>>(
+      c, read, [=](auto& d) { return directory::list_companies(d, pg.after, pg.limit + 1); },
+      paged<company>("companies", pg, scope, [](const company& x) { return x.id; }));
   };
 
   m[i + "CreateProject"] = [](const call_ptr& c, params& p) {
@@ -122,10 +141,13 @@ void add_directory_api(handler_map& m) {
   };
   m[i + "ListProjects"] = [](const call_ptr& c, params& p) {
     auto company = p.opt_str("company");
+    std::string scope = "Directory.ListProjects|" + (company ? "=" + *company : std::string{});
+    auto pg = paging::read(p, scope);
     p.finish();
     store_call<std::vector<project>>(
-      c, read, [=](auto& d) { return directory::list_projects(d, company); },
-      as<std::vector<project>>("projects"));
+      c, read,
+      [=](auto& d) { return directory::list_projects(d, company, pg.after, pg.limit + 1); },
+      paged<project>("projects", pg, scope, [](const project& x) { return x.id; }));
   };
 
   m[i + "CreateUser"] = [](const call_ptr& c, params& p) {
@@ -147,10 +169,12 @@ void add_directory_api(handler_map& m) {
   };
   m[i + "ListUsers"] = [](const call_ptr& c, params& p) {
     auto company = p.opt_str("company");
+    std::string scope = "Directory.ListUsers|" + (company ? "=" + *company : std::string{});
+    auto pg = paging::read(p, scope);
     p.finish();
-    store_call<std::vector<user>>(c, read,
-                                  [=](auto& d) { return directory::list_users(d, company); },
-                                  as<std::vector<user>>("users"));
+    store_call<std::vector<user>>(
+      c, read, [=](auto& d) { return directory::list_users(d, company, pg.after, pg.limit + 1); },
+      paged<user>("users", pg, scope, [](const user& x) { return x.id; }));
   };
 
   m[i + "SetAccess"] = [](const call_ptr& c, params& p) {
@@ -173,10 +197,13 @@ void add_directory_api(handler_map& m) {
   };
   m[i + "ListAccess"] = [](const call_ptr& c, params& p) {
     auto project = p.str("project");
+    std::string scope = "Directory.ListAccess|" + project;
+    auto pg = paging::read(p, scope);
     p.finish();
     store_call<std::vector<access>>(
-      c, read, [=](auto& d) { return directory::list_access(d, project); },
-      as<std::vector<access>>("access"));
+      c, read,
+      [=](auto& d) { return directory::list_access(d, project, pg.after, pg.limit + 1); },
+      paged<access>("access", pg, scope, [](const access& x) { return x.user; }));
   };
 
   m[i + "Import"] = [](const call_ptr& c, params& p) {

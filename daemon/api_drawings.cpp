@@ -4,6 +4,8 @@
 
 #include "actors/drawings_db.hpp"
 #include "daemon/api_util.hpp"
+#include "daemon/file_pool.hpp"
+#include "daemon/paging.hpp"
 #include "daemon/session.hpp"
 
 #include <caf/all.hpp>
@@ -85,23 +87,46 @@ int passed_fd(const call_ptr& c, int64_t index) {
   return ::fcntl(fds->fds[static_cast<size_t>(index)], F_DUPFD_CLOEXEC, 0);
 }
 
-/// Runs blocking `fn` on a fresh detached actor; `ok` gets its result on
-/// the session, errors go to the caller.
-template <class T, class F, class OK>
+/// Runs blocking file work `fn` on the bounded file pool (daemon/file_pool);
+/// `ok` gets its result on the session, errors go to the caller.
+template <class F, class OK>
 void off_thread(const call_ptr& c, F fn, OK ok) {
-  auto worker = c->self->spawn<caf::detached>(
-    [](caf::event_based_actor* self, F fn) -> caf::behavior {
-      return {[=](atom::write) -> caf::result<T> {
-        self->quit();
-        auto r = fn();
-        if (!r)
-          return std::move(r.error());
-        return std::move(*r);
-      }};
-    },
-    std::move(fn));
-  c->self->request(worker, timeout, atom::write_v)
-    .then([c, ok](T& x) { ok(x); }, [c](caf::error& e) { c->fail(e); });
+  const auto& worker = c->svc->file_workers->pick();
+  c->self->request(worker, timeout, file_task{std::move(fn)})
+    .then([c, ok](blob_info& x) { ok(x); }, [c](caf::error& e) { c->fail(e); });
+}
+
+/// control.fd_timeout: the longest wait for a passed descriptor.
+std::chrono::milliseconds fd_timeout(const call_ptr& c) {
+  return std::chrono::milliseconds{c->svc->files->fd_timeout_ms.load()};
+}
+
+/// The caller as a reader of files under storage.import_dirs.
+blob_store::reader caller_reader(const call_ptr& c) {
+  blob_store::reader who;
+  if (const auto& p = c->in().peer) {
+    who.uid = p->uid;
+    who.groups = p->groups;
+  } else {
+    who.uid = static_cast<uid_t>(-1); // unknown: only what anyone may read
+  }
+  return who;
+}
+
+/// Renders a page of revisions fetched with limit + 1 rows (daemon/paging).
+template <class Key>
+auto paged(const char* list_key, paging::request pg, std::string scope, Key key_of) {
+  return [=](const std::vector<revision>& xs) {
+    std::vector<json> items;
+    std::vector<std::string> keys;
+    for (const auto& x : xs) {
+      items.push_back(to_json(x));
+      keys.push_back(key_of(x));
+    }
+    json reply = json::object();
+    paging::fill(reply, list_key, std::move(items), keys, pg.limit, scope);
+    return reply;
+  };
 }
 
 template <class T>
@@ -154,17 +179,21 @@ void add_drawings_api(handler_map& m) {
     const auto* blobs = c->svc->blobs;
     auto dirs = c->svc->files->import_dirs();
     auto store = c->svc->store;
+    auto who = caller_reader(c);
+    uint64_t max_bytes = c->svc->files->max_upload_bytes.load();
+    auto wait = fd_timeout(c);
+    auto gone = c->in().gone;
     c->self
       ->request(store, timeout, atom::read_v,
                 make_store_fn([r](SQLite::Database& d) { return drawings::check_upload(d, r); }))
       .then(
         [=]() {
-          off_thread<blob_info>(
+          off_thread(
             c,
-            [blobs, fd_guard, path, dirs]() -> caf::expected<blob_info> {
+            [blobs, fd_guard, path, dirs, who, max_bytes, wait, gone]() -> caf::expected<blob_info> {
               if (path)
-                return blobs->put_path(*path, dirs);
-              return blobs->put_fd(*fd_guard);
+                return blobs->put_path(*path, dirs, who, max_bytes);
+              return blobs->put_fd(*fd_guard, max_bytes, wait, gone.get());
             },
             [c, r, store, blobs](blob_info& blob) {
               // The blob stays pinned (safe from collection) until the
@@ -242,18 +271,29 @@ void add_drawings_api(handler_map& m) {
     auto as_ = api::ref_param(p, "as");
     auto project = api::ref_param(p, "project");
     auto all = p.opt_bool("include_unpublished").value_or(false);
+    std::string scope = "Drawings.List|" + project + (all ? "|all" : "|published");
+    auto pg = paging::read(p, scope);
     p.finish();
     store_call<std::vector<revision>>(
-      c, read, [=](SQLite::Database& d) { return drawings::list(d, as_, project, all); },
-      as<std::vector<revision>>("revisions"));
+      c, read,
+      [=](SQLite::Database& d) {
+        return drawings::list(d, as_, project, all, pg.after, pg.limit + 1);
+      },
+      paged("revisions", pg, scope, [](const revision& r) { return r.id; }));
   };
   m[i + "DeletedRevisions"] = [](const call_ptr& c, params& p) {
     auto as_ = api::ref_param(p, "as");
     auto project = api::ref_param(p, "project");
+    std::string scope = "Drawings.DeletedRevisions|" + project;
+    auto pg = paging::read(p, scope);
     p.finish();
     store_call<std::vector<revision>>(
-      c, read, [=](SQLite::Database& d) { return drawings::deleted(d, as_, project); },
-      as<std::vector<revision>>("revisions"));
+      c, read,
+      [=](SQLite::Database& d) {
+        return drawings::deleted(d, as_, project, pg.after, pg.limit + 1);
+      },
+      paged("revisions", pg, scope,
+            [](const revision& r) { return r.deleted_at.value_or("") + "\n" + r.id; }));
   };
   m[i + "Export"] = [](const call_ptr& c, params& p) {
     auto as_ = api::ref_param(p, "as");
@@ -268,15 +308,20 @@ void add_drawings_api(handler_map& m) {
       delete p;
     });
     const auto* blobs = c->svc->blobs;
+    auto wait = fd_timeout(c);
+    auto gone = c->in().gone;
     c->self
       ->request(c->read_target(), timeout, atom::read_v,
                 make_store_fn(
                   [=](SQLite::Database& d) { return drawings::for_export(d, as_, id); }))
       .then(
-        [c, blobs, fd_guard](revision& r) {
+        [c, blobs, fd_guard, wait, gone](revision& r) {
           auto sha = r.sha256;
-          off_thread<blob_info>(
-            c, [blobs, fd_guard, sha] { return blobs->export_to(sha, *fd_guard); },
+          off_thread(
+            c,
+            [blobs, fd_guard, sha, wait, gone] {
+              return blobs->export_to(sha, *fd_guard, wait, gone.get());
+            },
             [c](blob_info& b) { c->reply({{"size", b.size}, {"sha256", b.sha256}}); });
         },
         [c](caf::error& e) { c->fail(e); });

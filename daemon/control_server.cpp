@@ -34,10 +34,6 @@ constexpr uint64_t tag_mask = uint64_t{0xff} << 56;
 
 /// Most descriptors accepted with one call (SCM_RIGHTS).
 constexpr size_t max_fds_per_call = 16;
-/// Calls a client may have in flight before we stop reading from it.
-constexpr size_t max_pipeline = 1024;
-/// Unsent replies a client may let pile up before it is dropped.
-constexpr size_t max_output_bytes = size_t{64} << 20;
 
 std::string errno_text(const char* what) {
   return std::string(what) + ": " + std::strerror(errno);
@@ -46,8 +42,20 @@ std::string errno_text(const char* what) {
 } // namespace
 
 control_limits control_limits::from(const config& cfg) {
-  return {cfg.control.max_clients, cfg.control.max_message_bytes, cfg.control.idle_timeout,
-          cfg.control.operators, cfg.control.clients};
+  control_limits l;
+  l.max_clients = cfg.control.max_clients;
+  l.max_clients_per_uid = cfg.control.max_clients_per_uid;
+  l.operator_slots = cfg.control.operator_slots;
+  l.max_calls_in_flight = cfg.control.max_calls_in_flight;
+  l.max_unread_reply_bytes = cfg.control.max_unread_reply_bytes;
+  l.reply_memory = cfg.control.reply_memory;
+  l.max_message_bytes = cfg.control.max_message_bytes;
+  l.idle_timeout = cfg.control.idle_timeout;
+  l.operators = cfg.control.operators;
+  l.clients = cfg.control.clients;
+  l.delegates = cfg.control.delegates;
+  l.identities = cfg.control.identities;
+  return l;
 }
 
 /// One connected client: its buffers, its reply order and its session actor.
@@ -57,33 +65,49 @@ struct control_server::client {
     bool done = false;
   };
 
-  client(int fd, uint64_t id, peer_info peer, size_t max_message)
-    : fd(fd), id(id), peer(peer), reader(max_message) {
+  /// A complete message read but not yet handed on (the connection is at
+  /// control.max_calls_in_flight), with the descriptors its bytes carried.
+  struct pending {
+    std::string text;
+    std::vector<int> fds;
+  };
+
+  client(int fd, uint64_t id, peer_info p, size_t max_message)
+    : fd(fd), id(id), peer(std::move(p)), shared_peer(std::make_shared<const peer_info>(peer)),
+      reader(max_message) {
   }
 
   int fd;
   uint64_t id;
   peer_info peer;
+  std::shared_ptr<const peer_info> shared_peer; ///< handed to each call
+  std::shared_ptr<std::atomic<bool>> gone = std::make_shared<std::atomic<bool>>(false);
+  std::deque<pending> queue;
   caf::actor session;
   varlink::frame_reader reader;
-  std::vector<int> fds; ///< received descriptors not yet claimed by a call
+  std::vector<int> fds; ///< descriptors carried by the message still being received
+  uint64_t unread = 0;  ///< reply bytes queued or unsent (control.max_unread_reply_bytes)
   std::string out;
   size_t out_pos = 0;
   uint64_t next_seq = 0;   ///< seq of the next call that expects a reply
   uint64_t next_write = 0; ///< seq whose reply is written next
   std::map<uint64_t, slot> slots;
-  size_t in_flight = 0;       ///< calls handed to the session, not yet done
+  size_t in_flight = 0;       ///< calls handed to the session, not yet done (oneway too)
   bool sent_oneway = false;   ///< a oneway call was handed to the session
   std::set<uint64_t> more_calls; ///< in flight and made with "more"
   clock::time_point last_activity = clock::now();
   bool read_closed = false; ///< peer shut down its side, or we stopped reading
   bool closing = false;     ///< close once `out` is written
   bool dead = false;        ///< closed; erased after the current loop turn
+  bool hung_up = false;     ///< the peer closed both directions (EPOLLHUP); not watched
   uint32_t interest = 0;
 
   ~client() {
     for (int f : fds)
       ::close(f);
+    for (auto& m : queue)
+      for (int f : m.fds)
+        ::close(f);
   }
 };
 
@@ -173,6 +197,27 @@ void control_server::listen(int fd, std::string unlink_path) {
 
 void control_server::set_limits(control_limits limits) {
   limits_ = std::move(limits);
+  // Revocation (SPEC §6.3): a connection whose peer the new configuration
+  // no longer admits is closed; the others take their new class.
+  for (auto& [id, c] : clients_) {
+    if (c->dead)
+      continue;
+    auto p = c->peer;
+    bool was_client = p.is_client;
+    classify(p);
+    if (was_client && !p.is_client) {
+      spdlog::warn("control: closing client {} (uid {}, pid {}): the reloaded configuration "
+                   "no longer admits it",
+                   c->id, p.uid, p.pid);
+      close_client(*c, nullptr);
+      continue;
+    }
+    c->peer = p;
+    c->shared_peer = std::make_shared<const peer_info>(std::move(p));
+  }
+  for (auto& [id, c] : clients_)
+    if (!c->dead)
+      update_interest(*c);
 }
 
 void control_server::watch(int fd, std::function<void()> on_readable) {
@@ -203,16 +248,46 @@ peer_info control_server::identify(int fd) const {
   }
   groups.resize(glen / sizeof(gid_t));
   groups.push_back(cred.gid);
+  p.groups = std::move(groups);
+  classify(p);
+  return p;
+}
+
+bool control_server::admitted(const peer_info& p, bool& is_operator) const {
   auto member = [&](const peer_set& s) {
-    if (std::find(s.uids.begin(), s.uids.end(), cred.uid) != s.uids.end())
+    if (std::find(s.uids.begin(), s.uids.end(), p.uid) != s.uids.end())
       return true;
-    return std::any_of(groups.begin(), groups.end(), [&](gid_t g) {
+    return std::any_of(p.groups.begin(), p.groups.end(), [&](gid_t g) {
       return std::find(s.groups.begin(), s.groups.end(), g) != s.groups.end();
     });
   };
-  p.is_operator = member(limits_.operators);
-  p.is_client = p.is_operator || member(limits_.clients);
-  return p;
+  if (p.pid == 0 && p.uid == 0 && p.groups.empty()) {
+    is_operator = false; // credentials unknown
+    return false;
+  }
+  is_operator = member(limits_.operators);
+  return is_operator || member(limits_.clients);
+}
+
+void control_server::classify(peer_info& p) const {
+  p.is_client = admitted(p, p.is_operator);
+  p.is_delegate = false;
+  p.identity.reset();
+  if (!p.is_client || p.is_operator)
+    return;
+  auto member = [&](const peer_set& s) {
+    if (std::find(s.uids.begin(), s.uids.end(), p.uid) != s.uids.end())
+      return true;
+    return std::any_of(p.groups.begin(), p.groups.end(), [&](gid_t g) {
+      return std::find(s.groups.begin(), s.groups.end(), g) != s.groups.end();
+    });
+  };
+  p.is_delegate = member(limits_.delegates);
+  if (p.is_delegate)
+    return;
+  for (const auto& e : limits_.identities)
+    if (e.uid == p.uid)
+      p.identity = e.user;
 }
 
 void control_server::accept_clients() {
@@ -235,14 +310,27 @@ void control_server::accept_clients() {
         spdlog::warn("control: accept: {}", std::strerror(errno));
       return;
     }
-    if (clients_.size() - dead_.size() >= limits_.max_clients) {
+    auto peer = identify(fd);
+    // Bounds (SPEC §6.3): per uid and in all, with control.operator_slots
+    // more kept for operators, who are not bound per uid.
+    auto live = clients_.size() - dead_.size();
+    const char* full = nullptr;
+    if (peer.is_operator) {
+      if (live >= size_t{limits_.max_clients} + limits_.operator_slots)
+        full = "control.max_clients + control.operator_slots";
+    } else if (live >= limits_.max_clients) {
+      full = "control.max_clients";
+    } else if (per_uid_[peer.uid] >= limits_.max_clients_per_uid) {
+      full = "control.max_clients_per_uid";
+    }
+    if (full != nullptr) {
       svc_->metrics->clients_refused++;
-      spdlog::warn("control: refused a client: {} clients connected (control.max_clients)",
-                   clients_.size());
+      spdlog::warn("control: refused a connection of uid {} (pid {}): {} connected, {} for "
+                   "this uid ({})",
+                   peer.uid, peer.pid, live, per_uid_[peer.uid], full);
       ::close(fd);
       continue;
     }
-    auto peer = identify(fd);
     if (!peer.is_client)
       spdlog::warn("control: uid {} gid {} (pid {}) is neither operator nor client; "
                    "its calls will be refused",
@@ -262,6 +350,7 @@ void control_server::accept_clients() {
     }
     svc_->metrics->clients_accepted++;
     svc_->metrics->clients_connected++;
+    per_uid_[peer.uid]++;
     spdlog::debug("control: client {} connected (uid {}, pid {})", id, peer.uid, peer.pid);
     clients_.emplace(id, std::move(c));
   }
@@ -272,7 +361,9 @@ void control_server::read_from(client& c) {
   alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int) * max_fds_per_call)];
   // A bounded number of reads per wake-up keeps one busy client from
   // starving the others; epoll is level-triggered and calls us again.
-  for (int round = 0; round < 4 && !c.read_closed && !c.closing && !c.dead; ++round) {
+  // Messages that wait for a call slot stop the reading.
+  for (int round = 0;
+       round < 4 && !c.read_closed && !c.closing && !c.dead && c.queue.empty(); ++round) {
     iovec iov{buf, sizeof(buf)};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -286,30 +377,60 @@ void control_server::read_from(client& c) {
       close_client(c, std::strerror(errno));
       return;
     }
+    std::vector<int> got;
     for (auto* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
       if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
         continue;
       auto count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
       auto* fds = reinterpret_cast<int*>(CMSG_DATA(cm));
       for (size_t i = 0; i < count; ++i) {
-        if (c.fds.size() < max_fds_per_call)
-          c.fds.push_back(fds[i]);
-        else
-          ::close(fds[i]);
+        int f;
+        std::memcpy(&f, fds + i, sizeof(int));
+        got.push_back(f);
       }
     }
     if (n == 0) {
       // The peer shut down its side. Answer what it already sent, then close.
+      for (int f : got)
+        ::close(f);
       c.read_closed = true;
       break;
     }
     c.last_activity = clock::now();
+    // Which message do the descriptors belong to? The kernel ends a read
+    // right after the data that carried descriptors, and attaches them to
+    // the start of that data: the last message that begins in this read
+    // (or, if none begins in it, the one it continues). See
+    // docs/protocol.md: send a call and its descriptors with one sendmsg.
+    bool partial_before = c.reader.partial();
     c.reader.feed(buf, static_cast<size_t>(n));
-    while (auto text = c.reader.next()) {
-      handle_message(c, *text);
-      if (c.closing || c.dead)
-        return;
+    std::vector<client::pending> msgs;
+    while (auto text = c.reader.next())
+      msgs.push_back({std::move(*text), {}});
+    bool partial_after = c.reader.partial();
+    auto give = [&](std::vector<int>& to, std::vector<int>& from) {
+      for (int f : from) {
+        if (to.size() < max_fds_per_call)
+          to.push_back(f);
+        else
+          ::close(f);
+      }
+      from.clear();
+    };
+    if (!msgs.empty())
+      give(msgs.front().fds, c.fds); // carried by the message that ends here
+    if (!got.empty()) {
+      bool trailing_begins = partial_after && (!msgs.empty() || !partial_before);
+      if (trailing_begins || msgs.empty())
+        give(c.fds, got);
+      else
+        give(msgs.back().fds, got);
     }
+    for (auto& m : msgs)
+      c.queue.push_back(std::move(m));
+    dispatch(c);
+    if (c.closing || c.dead)
+      return;
     if (c.reader.overflowed()) {
       svc_->metrics->protocol_errors++;
       spdlog::warn("control: client {} sent a message over {} bytes; closing", c.id,
@@ -327,12 +448,28 @@ void control_server::read_from(client& c) {
   }
 }
 
-void control_server::handle_message(client& c, const std::string& text) {
+void control_server::dispatch(client& c) {
+  // At control.max_calls_in_flight (oneway calls included) the rest waits,
+  // and nothing more is read until replies drain (SPEC §6.3).
+  while (!c.queue.empty() && !c.dead && !c.closing && !stopping_
+         && c.in_flight < limits_.max_calls_in_flight) {
+    auto m = std::move(c.queue.front());
+    c.queue.pop_front();
+    handle_message(c, m.text, std::move(m.fds));
+  }
+  if (c.hung_up && c.queue.empty() && !c.read_closed && !c.dead
+      && c.in_flight < limits_.max_calls_in_flight)
+    read_from(c); // no longer watched: read the rest now
+  if (!c.dead)
+    update_interest(c);
+}
+
+void control_server::handle_message(client& c, const std::string& text, std::vector<int> carried) {
   std::string why;
   auto call = varlink::parse_call(text, why);
-  // Descriptors received so far belong to this call.
+  // The descriptors this message's bytes carried belong to this call alone.
   auto fds = std::make_shared<fd_bundle>();
-  fds->fds.swap(c.fds);
+  fds->fds = std::move(carried);
   if (!call) {
     svc_->metrics->protocol_errors++;
     spdlog::debug("control: client {}: {}", c.id, why);
@@ -386,13 +523,14 @@ void control_server::handle_message(client& c, const std::string& text) {
   bool alone = c.in_flight == 0 && !c.sent_oneway;
   if (call->oneway)
     c.sent_oneway = true;
-  if (!call->oneway) {
-    ++c.in_flight;
-    if (call->more)
-      c.more_calls.insert(seq);
-  }
-  caf::anon_send(c.session, incoming_call{seq, alone, std::move(*call), std::move(fds)});
-  update_interest(c);
+  // A oneway call is in flight too, until its handler is done.
+  ++c.in_flight;
+  if (c.in_flight > svc_->metrics->calls_in_flight_peak.load())
+    svc_->metrics->calls_in_flight_peak = c.in_flight;
+  if (call->more && !call->oneway)
+    c.more_calls.insert(seq);
+  caf::anon_send(c.session, incoming_call{seq, alone, std::move(*call), std::move(fds),
+                                          c.shared_peer, c.gone});
 }
 
 void control_server::answer_locally(client& c, uint64_t seq, const varlink::call& call) {
@@ -454,6 +592,7 @@ void control_server::answer_locally(client& c, uint64_t seq, const varlink::call
 void control_server::put(client& c, uint64_t seq, std::string bytes, bool done) {
   if (c.dead)
     return;
+  account(c, static_cast<int64_t>(bytes.size()));
   auto& s = c.slots[seq];
   s.chunks.push_back(std::move(bytes));
   s.done = done;
@@ -469,7 +608,43 @@ void control_server::put(client& c, uint64_t seq, std::string bytes, bool done) 
     c.slots.erase(c.slots.begin());
     ++c.next_write;
   }
+  if (c.unread > limits_.max_unread_reply_bytes) {
+    // Events are never dropped silently: the connection goes instead.
+    svc_->metrics->clients_closed_unread++;
+    spdlog::warn("control: closing client {} (uid {}, pid {}): {} bytes of replies unread "
+                 "(control.max_unread_reply_bytes {})",
+                 c.id, c.peer.uid, c.peer.pid, c.unread, limits_.max_unread_reply_bytes);
+    close_client(c, nullptr);
+    return;
+  }
+  if (reply_bytes_ > limits_.reply_memory)
+    enforce_reply_memory();
   flush(c);
+}
+
+void control_server::account(client& c, int64_t delta) {
+  c.unread = static_cast<uint64_t>(static_cast<int64_t>(c.unread) + delta);
+  reply_bytes_ = static_cast<uint64_t>(static_cast<int64_t>(reply_bytes_) + delta);
+  svc_->metrics->reply_bytes = reply_bytes_;
+}
+
+void control_server::enforce_reply_memory() {
+  // All connections together hold at most control.reply_memory: the ones
+  // holding the most unread replies go first.
+  while (reply_bytes_ > limits_.reply_memory) {
+    client* worst = nullptr;
+    for (auto& [id, c] : clients_)
+      if (!c->dead && (worst == nullptr || c->unread > worst->unread))
+        worst = c.get();
+    if (worst == nullptr || worst->unread == 0)
+      return;
+    svc_->metrics->clients_closed_unread++;
+    spdlog::warn("control: closing client {} (uid {}, pid {}): {} bytes of replies unread, "
+                 "{} in all (control.reply_memory {})",
+                 worst->id, worst->peer.uid, worst->peer.pid, worst->unread, reply_bytes_,
+                 limits_.reply_memory);
+    close_client(*worst, nullptr);
+  }
 }
 
 void control_server::deliver(const outgoing_reply& r) {
@@ -484,12 +659,21 @@ void control_server::deliver(const outgoing_reply& r) {
   auto& c = *it->second;
   if (c.dead)
     return;
+  c.last_activity = clock::now();
+  if (r.oneway_done) {
+    if (c.in_flight > 0)
+      --c.in_flight;
+    dispatch(c);
+    flush(c);
+    return;
+  }
   if (!r.continues) {
     --c.in_flight;
     c.more_calls.erase(r.seq);
   }
-  c.last_activity = clock::now();
   put(c, r.seq, r.bytes, !r.continues);
+  if (!r.continues)
+    dispatch(c);
 }
 
 void control_server::flush(client& c) {
@@ -505,15 +689,14 @@ void control_server::flush(client& c) {
       return;
     }
     c.out_pos += static_cast<size_t>(n);
+    account(c, -n);
   }
   if (c.out_pos == c.out.size()) {
     c.out.clear();
     c.out_pos = 0;
-  } else if (c.out.size() - c.out_pos > max_output_bytes) {
-    close_client(c, "it does not read its replies");
-    return;
   }
-  bool finished = c.out.empty() && (c.closing || (c.read_closed && c.in_flight == 0));
+  bool finished = c.out.empty()
+                  && (c.closing || (c.read_closed && c.in_flight == 0 && c.queue.empty()));
   if (finished) {
     close_client(c, nullptr);
     return;
@@ -522,10 +705,11 @@ void control_server::flush(client& c) {
 }
 
 void control_server::update_interest(client& c) {
-  if (c.dead)
+  if (c.dead || c.hung_up)
     return;
   uint32_t want = 0;
-  if (!c.read_closed && !c.closing && !stopping_ && c.in_flight < max_pipeline)
+  if (!c.read_closed && !c.closing && !stopping_ && c.queue.empty()
+      && c.in_flight < limits_.max_calls_in_flight)
     want |= EPOLLIN;
   if (!c.out.empty())
     want |= EPOLLOUT;
@@ -544,8 +728,13 @@ void control_server::close_client(client& c, const char* why) {
   c.dead = true;
   if (why != nullptr)
     spdlog::info("control: closing client {} (uid {}): {}", c.id, c.peer.uid, why);
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  if (!c.hung_up)
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
   ::close(c.fd);
+  c.gone->store(true); // work on its descriptors stops (SPEC §6.3)
+  account(c, -static_cast<int64_t>(c.unread));
+  if (auto it = per_uid_.find(c.peer.uid); it != per_uid_.end() && --it->second == 0)
+    per_uid_.erase(it);
   caf::anon_send_exit(c.session, caf::exit_reason::user_shutdown);
   svc_->metrics->clients_connected--;
   dead_.push_back(c.id); // erased after this loop turn: callers may still hold c
@@ -562,6 +751,17 @@ void control_server::on_client_event(client& c, uint32_t events) {
     read_from(c);
     if (c.read_closed && !c.dead)
       flush(c); // may close it now that nothing is pending
+  }
+  if ((events & EPOLLHUP) && !c.dead && !c.hung_up) {
+    // The peer is gone for good: work on its descriptors stops (SPEC §6.3);
+    // calls it made still finish. HUP is level-triggered, so stop watching
+    // the socket; what is still unread is read when the queue drains.
+    c.gone->store(true);
+    c.hung_up = true;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+    c.interest = 0;
+    if (c.in_flight == 0 && c.queue.empty() && c.read_closed)
+      close_client(c, nullptr);
   }
 }
 

@@ -25,10 +25,17 @@ namespace projlink {
 /// The parts of the configuration the control socket uses; reloadable.
 struct control_limits {
   uint32_t max_clients = 256;
+  uint32_t max_clients_per_uid = 32;
+  uint32_t operator_slots = 4;
+  uint32_t max_calls_in_flight = 64;
+  uint64_t max_unread_reply_bytes = uint64_t{64} << 20;
+  uint64_t reply_memory = uint64_t{1} << 30;
   uint64_t max_message_bytes = 1 << 20;
   duration idle_timeout = std::chrono::minutes{5};
   peer_set operators;
   peer_set clients;
+  peer_set delegates;
+  std::vector<identity_entry> identities;
 
   static control_limits from(const config& cfg);
 };
@@ -80,6 +87,11 @@ public:
     return clients_.size() - dead_.size();
   }
 
+  /// Unread reply bytes held for all clients together (control.reply_memory).
+  uint64_t reply_bytes() const {
+    return reply_bytes_;
+  }
+
 private:
   struct client;
   struct watcher {
@@ -90,7 +102,12 @@ private:
   void accept_clients();
   void on_client_event(client& c, uint32_t events);
   void read_from(client& c);
-  void handle_message(client& c, const std::string& text);
+  void handle_message(client& c, const std::string& text, std::vector<int> fds);
+  void dispatch(client& c);
+  void account(client& c, int64_t delta);
+  void enforce_reply_memory();
+  bool admitted(const peer_info& p, bool& is_operator) const;
+  void classify(peer_info& p) const;
   void answer_locally(client& c, uint64_t seq, const varlink::call& call);
   void deliver(const outgoing_reply& r);
   void put(client& c, uint64_t seq, std::string bytes, bool done);
@@ -112,6 +129,8 @@ private:
   std::unordered_map<uint64_t, std::unique_ptr<client>> clients_;
   std::vector<uint64_t> dead_; ///< closed clients to erase after this loop turn
   uint64_t next_client_id_ = 1;
+  std::unordered_map<uid_t, size_t> per_uid_; ///< live connections by uid
+  uint64_t reply_bytes_ = 0;                  ///< unread replies of all clients
   bool stopping_ = false;
   std::chrono::steady_clock::time_point deadline_;
 };

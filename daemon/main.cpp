@@ -8,6 +8,7 @@
 #include "actors/system.hpp"
 #include "config/config.hpp"
 #include "daemon/control_server.hpp"
+#include "daemon/file_pool.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/metrics_http.hpp"
 #include "daemon/notify.hpp"
@@ -166,6 +167,8 @@ std::vector<std::string> restart_only_changes(const config& a, const config& b) 
     out.push_back("storage.database");
   if (a.storage.blobs != b.storage.blobs)
     out.push_back("storage.blobs");
+  if (a.storage.max_upload_bytes != b.storage.max_upload_bytes)
+    out.push_back("storage.max_upload_bytes");
   if (a.actors.scheduler_threads != b.actors.scheduler_threads)
     out.push_back("actors.scheduler_threads");
   if (a.sync.workers != b.sync.workers)
@@ -186,6 +189,7 @@ void keep_restart_only(const config& running, config& next) {
   next.storage.state_dir = running.storage.state_dir;
   next.storage.database = running.storage.database;
   next.storage.blobs = running.storage.blobs;
+  next.storage.max_upload_bytes = running.storage.max_upload_bytes;
   next.actors.scheduler_threads = running.actors.scheduler_threads;
   next.sync.workers = running.sync.workers;
   next.sync.retry = running.sync.retry;
@@ -215,7 +219,15 @@ int run(const options& opts, config cfg) {
   fs::remove(clean_marker);
   if (!was_clean)
     spdlog::warn("previous run did not shut down cleanly; checking the database");
-  std::shared_ptr<SQLite::Database> db = open_database(db_path, !was_clean);
+  // Checked at every start, not only after a crash: a database corrupted
+  // after a clean shutdown used to start "healthy" and fail every call
+  // (issue 15 item 9). PRAGMA quick_check reads every page once.
+  auto check_started = std::chrono::steady_clock::now();
+  std::shared_ptr<SQLite::Database> db = open_database(db_path, true);
+  spdlog::info("database check: {} ms",
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - check_started)
+                 .count());
   spdlog::info("database {} at schema version {}", db_path, schema_version());
 
   auto caf_cfg = make_caf_config(cfg);
@@ -237,8 +249,14 @@ int run(const options& opts, config cfg) {
   blob_store blobs{cfg.path(cfg.storage.blobs)};
   file_settings files;
   files.set_import_dirs(cfg.storage.import_dirs);
+  files.max_upload_bytes = cfg.storage.max_upload_bytes;
+  files.fd_timeout_ms = cfg.control.fd_timeout.count();
   svc.blobs = &blobs;
   svc.files = &files;
+  // Bounded file I/O for calls: at most this many uploads and exports copy
+  // at once, whatever the number of clients (SPEC §6.3).
+  file_pool file_workers{sys, 8};
+  svc.file_workers = &file_workers;
   notifier_metrics notifier_stats;
   auto notifier = spawn_notifier(sys, svc.store, open_database(db_path, false),
                                  notifier_settings::from_config(cfg), &notifier_stats);
@@ -301,6 +319,7 @@ int run(const options& opts, config cfg) {
       server->set_limits(control_limits::from(cfg));
       apply_limits(cfg, limits);
       files.set_import_dirs(cfg.storage.import_dirs);
+      files.fd_timeout_ms = cfg.control.fd_timeout.count();
       caf::anon_send(notifier, atom::configure_v, notifier_settings::from_config(cfg));
       spdlog::info("reload: {} applied", cfg.source);
     }
@@ -368,6 +387,7 @@ int run(const options& opts, config cfg) {
   caf::anon_send(notifier, atom::shutdown_v);
   caf::anon_send(svc.reader, atom::shutdown_v);
   svc.reader = nullptr;
+  file_workers.shutdown();
   caf::anon_send(svc.store, atom::shutdown_v);
   svc.store = nullptr;
   sys.await_all_actors_done();

@@ -16,6 +16,13 @@ struct daemon_metrics {
   std::atomic<uint64_t> clients_timed_out{0};
   std::atomic<int64_t> clients_connected{0};
   std::atomic<uint64_t> reloads{0};
+  /// The most calls (oneway included) any one connection had in flight.
+  std::atomic<uint64_t> calls_in_flight_peak{0};
+  std::atomic<uint64_t> reply_bytes{0};        ///< unread replies of all connections
+  std::atomic<uint64_t> clients_closed_unread{0}; ///< over an unread-reply bound
+  /// Watch calls subscribed to the hub; counted after the subscription is in
+  /// the hub's mailbox, so every event committed afterwards reaches them.
+  std::atomic<uint64_t> watches_started{0};
 };
 
 } // namespace projlink

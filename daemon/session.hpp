@@ -22,10 +22,12 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -39,6 +41,12 @@ struct peer_info {
   gid_t gid = 0;
   bool is_operator = false; ///< may call everything
   bool is_client = false;   ///< may call all but Directory and Daemon.Reload
+  std::vector<gid_t> groups; ///< primary and supplementary (SO_PEERGROUPS)
+  /// Who its calls act as (SPEC §6.3), by precedence: an operator or a
+  /// delegate acts as any user (and must give `as`); an identity only as
+  /// `identity`; any other client calls nothing that takes `as`.
+  bool is_delegate = false;
+  std::optional<std::string> identity;
 };
 
 /// Descriptors received with a call (SCM_RIGHTS). Closed with the last copy.
@@ -58,6 +66,10 @@ struct incoming_call {
   bool alone = false;
   varlink::call call;
   std::shared_ptr<fd_bundle> fds;
+  /// Who called (credentials taken when the connection was accepted).
+  std::shared_ptr<const peer_info> peer;
+  /// Turns true when the client hangs up: work on its descriptors stops.
+  std::shared_ptr<const std::atomic<bool>> gone;
 };
 
 /// One encoded reply (NUL included) for the control thread to write.
@@ -66,6 +78,8 @@ struct outgoing_reply {
   uint64_t seq = 0;
   std::string bytes;
   bool continues = false; ///< more replies follow for this call
+  /// A oneway call finished (no bytes): it no longer counts as in flight.
+  bool oneway_done = false;
 };
 
 /// Multi-producer queue read by the control thread; wakes it through an
@@ -91,6 +105,10 @@ private:
 /// Settings the Drawings calls read; a reload replaces them. Thread-safe.
 class file_settings {
 public:
+  /// storage.max_upload_bytes and control.fd_timeout; a reload replaces them.
+  std::atomic<uint64_t> max_upload_bytes{uint64_t{2} << 30};
+  std::atomic<int64_t> fd_timeout_ms{30'000};
+
   std::vector<std::string> import_dirs() const {
     std::lock_guard<std::mutex> g{mtx_};
     return import_dirs_;
@@ -116,6 +134,7 @@ struct services {
   caf::actor sync;
   sync_metrics* sync_stats = nullptr;
   file_settings* files = nullptr;
+  class file_pool* file_workers = nullptr; ///< bounded file I/O (daemon/file_pool)
   reply_queue* replies = nullptr;
   daemon_metrics* metrics = nullptr;
   store_metrics* store_stats = nullptr;
@@ -142,6 +161,8 @@ public:
   }
   /// `io.projlink.Directory` for `io.projlink.Directory.GetProject`.
   std::string interface() const;
+  /// Sets `as` before the handler runs (the session's identity check).
+  void set_as(const std::string& user);
 
   /// Sends the final reply (or one of a stream, with `continues`).
   void reply(const varlink::json& parameters, bool continues = false) const;
@@ -160,6 +181,10 @@ private:
   incoming_call in_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   mutable bool recorded_ = false; ///< only the session actor answers
+  mutable std::atomic<bool> finished_{false}; ///< a final reply (or oneway end) was posted
+  void log_change() const;
+public:
+  ~call_context();
 };
 
 using call_ptr = std::shared_ptr<const call_context>;

@@ -1,7 +1,9 @@
 #include "daemon/varlink.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace projlink::varlink {
 
@@ -159,12 +161,19 @@ std::optional<int64_t> params::opt_int(const char* name) {
   auto* v = find(name);
   if (v == nullptr)
     return std::nullopt;
+  if (v->is_number_unsigned()) {
+    if (v->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      throw invalid_parameter(name);
+    return static_cast<int64_t>(v->get<uint64_t>());
+  }
   if (v->is_number_integer())
     return v->get<int64_t>();
-  // varlink's int is a JSON number; accept 3.0 but not 3.5.
+  // varlink's int is a JSON number; accept 3.0 but not 3.5. The range check
+  // comes first: casting a double outside int64's range is undefined.
   if (v->is_number_float()) {
     auto d = v->get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d)))
+    if (std::isfinite(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0
+        && d == std::trunc(d))
       return static_cast<int64_t>(d);
   }
   throw invalid_parameter(name);

@@ -231,3 +231,57 @@ TEST_CASE("metrics.listen: a numeric HOST:PORT, or an error that names the key a
   CHECK(e.key == "metrics.listen");
   CHECK(e.line == 2);
 }
+
+TEST_CASE("durations and sizes have ranges; the bounds of issue 15 are keys of their own") {
+  // 200000d passed --check-config once and expired every request at once.
+  auto e = only_error("connections:\n  request_ttl: 200000d\n");
+  CHECK(e.key == "connections.request_ttl");
+  CHECK(e.line == 2);
+  CHECK(e.message.find("between") != std::string::npos);
+  CHECK(only_error("control:\n  idle_timeout: 200000d\n").key == "control.idle_timeout");
+  CHECK(only_error("control:\n  fd_timeout: 0ms\n").key == "control.fd_timeout");
+  CHECK(only_error("control:\n  max_unread_reply_bytes: 1MiB\n").key
+        == "control.max_unread_reply_bytes");
+  CHECK(only_error("control:\n  max_calls_in_flight: 0\n").key == "control.max_calls_in_flight");
+  CHECK(only_error("storage:\n  max_upload_bytes: 0\n").key == "storage.max_upload_bytes");
+  CHECK(only_error("actors:\n  passivate_after: 0ms\n").key == "actors.passivate_after");
+  auto r = parse("control:\n  max_clients_per_uid: 8\n  operator_slots: 0\n"
+                 "  max_calls_in_flight: 16\n  max_unread_reply_bytes: 8MiB\n"
+                 "  reply_memory: 256MiB\n  fd_timeout: 5s\nstorage:\n  max_upload_bytes: 10MiB\n"
+                 "connections:\n  request_ttl: 3650d\n");
+  INFO((r.errors.empty() ? "" : r.errors[0].to_string()));
+  REQUIRE(r.cfg);
+  CHECK(r.cfg->control.max_clients_per_uid == 8);
+  CHECK(r.cfg->control.operator_slots == 0);
+  CHECK(r.cfg->control.max_calls_in_flight == 16);
+  CHECK(r.cfg->control.max_unread_reply_bytes == 8u << 20);
+  CHECK(r.cfg->control.reply_memory == 256u << 20);
+  CHECK(r.cfg->control.fd_timeout == std::chrono::seconds{5});
+  CHECK(r.cfg->storage.max_upload_bytes == 10u << 20);
+}
+
+TEST_CASE("delegates and identities: precedence conflicts are configuration errors with their place") {
+  auto e = only_error("control:\n  clients: { uids: [1001] }\n"
+                      "  identities: [{ uid: 1001, user: alice }, { uid: 1001, user: bob }]\n");
+  CHECK(e.key == "control.identities[1].uid");
+  CHECK(e.line == 3);
+  CHECK(only_error("control:\n  operators: { uids: [0, 1001] }\n"
+                   "  identities: [{ uid: 1001, user: alice }]\n")
+          .key
+        == "control.identities[0].uid");
+  CHECK(only_error("control:\n  clients: { uids: [] , groups: [] }\n"
+                   "  identities: [{ uid: 1001, user: alice }]\n")
+          .key
+        == "control.identities[0].uid");
+  CHECK(only_error("control:\n  clients: { uids: [], groups: [] }\n  delegates: { uids: [1002] }\n")
+          .key
+        == "control.delegates.uids");
+  CHECK(only_error("control:\n  identities: [{ uid: 1001 }]\n").key == "control.identities[0]");
+  auto r = parse("control:\n  clients: { uids: [1001, 1002], groups: [] }\n"
+                 "  delegates: { uids: [1002] }\n  identities: [{ uid: 1001, user: alice }]\n");
+  INFO((r.errors.empty() ? "" : r.errors[0].to_string()));
+  REQUIRE(r.cfg);
+  CHECK(r.cfg->control.identities.size() == 1);
+  CHECK(r.cfg->control.identities[0].user == "alice");
+  CHECK(r.cfg->control.delegates.uids == std::vector<uid_t>{1002});
+}

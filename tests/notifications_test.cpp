@@ -1,5 +1,6 @@
 // Unit tests: the outbox's retry bookkeeping and the message format.
 
+#include "actors/mail_text.hpp"
 #include "actors/notifications_db.hpp"
 #include "actors/notifier.hpp"
 #include "actors/schema.hpp"
@@ -101,4 +102,59 @@ TEST_CASE("message: RFC 5322 with CRLF, encoded non-ASCII subject and the X-Proj
   for (size_t i = 0; i < text.size(); ++i)
     if (text[i] == '\n')
       REQUIRE((i > 0 && text[i - 1] == '\r'));
+}
+
+TEST_CASE("mail text: reasons by SPEC §6.2, nothing that smuggles SMTP, no line past 998") {
+  using namespace projlink::mail_text;
+  CHECK(check_reason("  too late \n") == std::optional<std::string>{"too late"});
+  CHECK(check_reason("two\nlines") == std::optional<std::string>{"two\nlines"});
+  CHECK_FALSE(check_reason(""));
+  CHECK_FALSE(check_reason("   \n "));
+  CHECK_FALSE(check_reason("bare\rcr"));
+  CHECK_FALSE(check_reason("smuggle\r.\r\nMAIL FROM:<x@y>"));
+  CHECK_FALSE(check_reason(std::string("nul\0byte", 8)));
+  CHECK_FALSE(check_reason("bad utf8 \xff"));
+  CHECK_FALSE(check_reason("c1 \xc2\x85 control"));
+  CHECK(check_reason(std::string(1000, 'a')));
+  CHECK_FALSE(check_reason(std::string(1001, 'a')));
+  std::string thousand_euros;
+  for (int i = 0; i < 1000; ++i)
+    thousand_euros += "\xe2\x82\xac"; // 1,000 code points, 3,000 bytes
+  CHECK(check_reason(thousand_euros));
+
+  CHECK(header_safe(std::string("a\r\nBcc: x@y\0z", 14)) == "aBcc: x@yz");
+
+  // A short ASCII subject stays plain; a long one is encoded words on
+  // folded lines, none longer than 78 characters.
+  CHECK(encode_subject("Connection approved") == "Connection approved");
+  auto long_subject = encode_subject(std::string(1101, 'x') + "\r\n.\r\n");
+  size_t start = 0;
+  while (start < long_subject.size()) {
+    auto end = long_subject.find("\r\n", start);
+    auto line = long_subject.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    CHECK(line.size() + 9 <= 78);
+    CHECK(line.find('\r') == std::string::npos);
+    if (end == std::string::npos)
+      break;
+    CHECK(long_subject[end + 2] == ' '); // folded
+    start = end + 2;
+  }
+
+  // Body: CRLF only, no NUL or bare CR, no line over 998 octets.
+  auto body = body_lines(std::string("a\r.\r\nb\0c\n", 9) + std::string(1641, 'y') + "\nend");
+  CHECK(body.find('\0') == std::string::npos);
+  for (size_t i = 0; i < body.size(); ++i) {
+    if (body[i] == '\r')
+      CHECK((i + 1 < body.size() && body[i + 1] == '\n'));
+    if (body[i] == '\n')
+      CHECK((i > 0 && body[i - 1] == '\r'));
+  }
+  size_t longest = 0, pos = 0;
+  while (pos < body.size()) {
+    auto end = body.find("\r\n", pos);
+    longest = std::max(longest, end - pos);
+    pos = end + 2;
+  }
+  CHECK(longest <= 998);
+  CHECK(body.rfind("end\r\n") == body.size() - 5);
 }

@@ -141,3 +141,27 @@ TEST_CASE("every embedded interface is served and declares its methods") {
   CHECK_FALSE(split_method("nodot", i, m));
   CHECK_FALSE(split_method("trailing.", i, m));
 }
+
+TEST_CASE("integer parameters out of int64's range are InvalidParameter, never a wrapped cast") {
+  using projlink::varlink::json;
+  using projlink::varlink::params;
+  auto value = [](const std::string& text) -> std::optional<int64_t> {
+    auto j = json::parse(R"({"n": )" + text + "}");
+    params p{j};
+    try {
+      return p.integer("n");
+    } catch (const projlink::varlink::invalid_parameter&) {
+      return std::nullopt;
+    }
+  };
+  CHECK(value("3") == 3);
+  CHECK(value("3.0") == 3);
+  CHECK_FALSE(value("3.5"));
+  CHECK(value("-9223372036854775808") == std::numeric_limits<int64_t>::min());
+  CHECK(value("9223372036854775807") == std::numeric_limits<int64_t>::max());
+  CHECK_FALSE(value("9223372036854775808"));   // unsigned past int64
+  CHECK_FALSE(value("18446744073709551615"));
+  CHECK_FALSE(value("1e300"));                  // float past int64: was undefined behaviour
+  CHECK_FALSE(value("-1e300"));
+  CHECK_FALSE(value("9.3e18"));
+}

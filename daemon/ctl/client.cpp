@@ -104,7 +104,12 @@ std::string explain(const reply& r) {
   if (name == "PermissionDenied" && p.contains("action"))
     return "not allowed to " + field(p, "action") + " in project '" + field(p, "project") + "'";
   if (name == "PermissionDenied")
-    return "this user may not call that method (see control.operators / control.clients)";
+    return "your uid may not make that call, or not as that user (see control.operators, "
+           "control.clients, control.delegates, control.identities)";
+  if (name == "InvalidParameter" && field(p, "parameter") == "as")
+    return "say on whose behalf with --as USER or PROJLINK_AS";
+  if (name == "FileTooLarge")
+    return "the file is larger than storage.max_upload_bytes (" + field(p, "limit") + " bytes)";
   if (name == "InvalidParameter")
     return "bad value for parameter '" + field(p, "parameter") + "'";
   if (name == "InvalidDocument")

@@ -267,6 +267,13 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+/// `--limit N` (one page of at most N) and `--after TOKEN` (the page after
+/// TOKEN) of a paged list (SPEC §6.2); without --limit every page is shown.
+void add_paging(CLI::App* s, action& a) {
+  opt<int64_t>(s, a, "--limit", "limit", "one page of at most this many (default: every page)");
+  opt<std::string>(s, a, "--after", "after", "the page after this token (a reply's next)");
+}
+
 void define_commands(CLI::App& app, action& a) {
   auto sub = [&](CLI::App* parent, const std::string& name, const std::string& help,
                  const std::string& method, std::function<void(const json&)> show) {
@@ -307,7 +314,8 @@ void define_commands(CLI::App& app, action& a) {
   pos(s, a, "id", "id", "company id");
   opt<std::string>(s, a, "--name", "name", "display name");
   opt<bool>(s, a, "--auto-approve", "auto_approve", "approve requests at once");
-  sub(company, "list", "list companies", dir + "ListCompanies", table("companies", company_cols));
+  s = sub(company, "list", "list companies", dir + "ListCompanies", table("companies", company_cols));
+  add_paging(s, a);
 
   // --- projects
   auto* project = app.add_subcommand("project", "projects (operators)")->require_subcommand(1);
@@ -324,6 +332,7 @@ void define_commands(CLI::App& app, action& a) {
   pos(s, a, "id", "id", "project id");
   s = sub(project, "list", "list projects", dir + "ListProjects", table("projects", project_cols));
   opt<std::string>(s, a, "--company", "company", "only this company's");
+  add_paging(s, a);
 
   // --- users
   auto* user = app.add_subcommand("user", "users (operators)")->require_subcommand(1);
@@ -340,6 +349,7 @@ void define_commands(CLI::App& app, action& a) {
   opt<bool>(s, a, "--company-admin", "company_admin", "company admin");
   s = sub(user, "list", "list users", dir + "ListUsers", table("users", user_cols));
   opt<std::string>(s, a, "--company", "company", "only this company's");
+  add_paging(s, a);
 
   // --- access
   auto* access = app.add_subcommand("access", "project directories (operators)")->require_subcommand(1);
@@ -356,6 +366,7 @@ void define_commands(CLI::App& app, action& a) {
   s = sub(access, "list", "list a project's directory", dir + "ListAccess",
           table("access", access_cols));
   pos(s, a, "project", "project", "project id");
+  add_paging(s, a);
 
   // --- import
   s = sub(&app, "import", "import a YAML directory (all or nothing)", dir + "Import",
@@ -426,7 +437,7 @@ void define_commands(CLI::App& app, action& a) {
            table("events", event_cols));
   pos(s, a, "project", "project", "project id");
   opt<int64_t>(s, a, "--after", "after", "only events after this seq");
-  opt<int64_t>(s, a, "--limit", "limit", "at most this many (default 100)");
+  opt<int64_t>(s, a, "--limit", "limit", "one page of at most this many (default: every page)");
   s = csub(&app, "settings",
            "show a project's notification distribution list; with --mode, set it",
            con + "GetSettings", object("settings"), [&a] {
@@ -537,12 +548,14 @@ void define_commands(CLI::App& app, action& a) {
   s = csub(drawing, "list", "list a project's revisions", drw + "List",
            table("revisions", revision_cols));
   pos(s, a, "project", "project", "project id");
+  add_paging(s, a);
   s->add_flag_function(
     "--include-unpublished,--all", [&a](int64_t n) { a.parameters["include_unpublished"] = n > 0; },
     "include unpublished revisions (drawings admin); --all is an alias");
   s = csub(drawing, "deleted", "the deleted-revisions report", drw + "DeletedRevisions",
            table("revisions", revision_cols));
   pos(s, a, "project", "project", "project id");
+  add_paging(s, a);
   s = csub(drawing, "export", "write a revision's file to FILE", drw + "Export",
            [](const json& p) {
              std::cout << "exported " << p.value("size", 0) << " bytes, sha256 "
@@ -614,13 +627,10 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? exit_ok : exit_usage;
   }
-  if (a.needs_as) {
-    if (g.as.empty()) {
-      std::cerr << "projlinkctl: say on whose behalf with --as USER or PROJLINK_AS\n";
-      return exit_usage;
-    }
+  // Without --as the daemon decides (SPEC §6.3): a uid mapped in
+  // control.identities acts as its user; anyone else is told to give it.
+  if (a.needs_as && !g.as.empty())
     a.parameters["as"] = g.as;
-  }
   try {
     client c{g.socket};
     if (a.watch_sync)
@@ -645,6 +655,28 @@ int main(int argc, char** argv) {
       return exit_ok;
     }
     auto r = c.call(a.method, a.parameters, a.fds);
+    // A paged list is followed to its end unless --limit was given (SPEC
+    // §7): each page's arrays are appended to the first page's.
+    bool follow = !a.parameters.contains("limit");
+    for (int pages = 0; follow && r.error.empty() && r.parameters.contains("next")
+                        && !r.parameters["next"].is_null() && pages < 1'000'000;
+         ++pages) {
+      auto params = a.parameters;
+      params["after"] = r.parameters["next"];
+      auto more = c.call(a.method, params);
+      if (!more.error.empty()) {
+        r = std::move(more);
+        break;
+      }
+      for (auto& [key, value] : more.parameters.items())
+        if (value.is_array() && r.parameters.contains(key) && r.parameters[key].is_array())
+          for (auto& item : value)
+            r.parameters[key].push_back(std::move(item));
+      if (more.parameters.contains("next"))
+        r.parameters["next"] = more.parameters["next"];
+      else
+        r.parameters.erase("next");
+    }
     if (!r.error.empty()) {
       if (g.json_output)
         std::cout << json{{"error", r.error}, {"parameters", r.parameters}}.dump(2) << '\n';
@@ -660,6 +692,8 @@ int main(int argc, char** argv) {
       std::cout << r.parameters.dump(2) << '\n';
     else
       a.show(r.parameters);
+    if (!follow && !g.json_output && r.parameters.contains("next") && !r.parameters["next"].is_null())
+      std::cerr << "more: --after " << r.parameters["next"].dump() << '\n';
     return exit_ok;
   } catch (const unreachable& e) {
     std::cerr << "projlinkctl: " << e.what() << '\n';
