@@ -541,21 +541,24 @@ caf::expected<connection> get(db& d, const std::string& as, const std::string& i
   return c;
 }
 
-caf::expected<connection_lists> list(db& d, const std::string& as, const std::string& project) {
+caf::expected<std::vector<connection>> list(db& d, const std::string& as,
+                                            const std::string& project,
+                                            const std::optional<std::string>& after,
+                                            int64_t limit) {
   auto u = directory::find_user(d, as);
   if (!u)
     return std::move(u.error());
   if (auto err = check_view(d, *u, project))
     return err;
-  connection_lists out;
-  for (const char* side : {"downstream", "upstream"}) {
-    sql::stmt q(d, std::string{"SELECT "} + conn_cols + " FROM connections WHERE " + side
-                     + " = ? ORDER BY requested_at, id");
-    q.bind(1, project);
-    auto& xs = std::string{side} == "downstream" ? out.as_downstream : out.as_upstream;
-    while (q.executeStep())
-      xs.push_back(read_connection(q));
-  }
+  sql::stmt q(d, std::string{"SELECT "} + conn_cols + " FROM connections WHERE upstream = ?1 "
+                   "AND id > ?2 UNION ALL SELECT " + conn_cols + " FROM connections "
+                   "WHERE downstream = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+  q.bind(1, project);
+  q.bind(2, after.value_or(std::string{}));
+  q.bind(3, limit);
+  std::vector<connection> out;
+  while (q.executeStep())
+    out.push_back(read_connection(q));
   return out;
 }
 

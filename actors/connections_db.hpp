@@ -44,17 +44,6 @@ typename Inspector::result_type inspect(Inspector& f, decision& x) {
   return f(x.conn, x.events, x.peer);
 }
 
-/// Result of Connections.List.
-struct connection_lists {
-  std::vector<connection> as_downstream;
-  std::vector<connection> as_upstream;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, connection_lists& x) {
-  return f(x.as_downstream, x.as_upstream);
-}
-
 /// A peer project that has not acknowledged a decision yet.
 struct unacked {
   connection conn;
@@ -118,7 +107,12 @@ caf::expected<bool> set_approval_mode(db& d, const std::string& as, const std::s
 caf::expected<connection> find(db& d, const std::string& id);
 /// Get with the view permission of SPEC §4 (either side).
 caf::expected<connection> get(db& d, const std::string& as, const std::string& id);
-caf::expected<connection_lists> list(db& d, const std::string& as, const std::string& project);
+/// Connections.List: the connections of `project` on either side, ascending
+/// by id, after `after` (exclusive), at most `limit`.
+caf::expected<std::vector<connection>> list(db& d, const std::string& as,
+                                            const std::string& project,
+                                            const std::optional<std::string>& after,
+                                            int64_t limit);
 caf::expected<std::vector<event>> history(db& d, const std::string& as,
                                           const std::string& project, int64_t after,
                                           int64_t limit);

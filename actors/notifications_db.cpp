@@ -430,7 +430,9 @@ caf::expected<std::string> next_due(db& d) {
 }
 
 caf::expected<std::vector<notification>> list(db& d, const std::string& as,
-                                              const std::string& project, int64_t limit) {
+                                              const std::string& project,
+                                              const std::optional<std::pair<std::string, int64_t>>& after,
+                                              int64_t limit) {
   auto u = directory::find_user(d, as);
   if (!u)
     return std::move(u.error());
@@ -440,9 +442,17 @@ caf::expected<std::vector<notification>> list(db& d, const std::string& as,
   if (!rules::may_view(*at))
     return make_error(ec::permission_denied, std::string{"view"}, project);
   sql::stmt q(d, "SELECT id, at, event, project, connection, recipients, state, attempts, "
-                 "last_error FROM outbox WHERE project = ? ORDER BY id DESC LIMIT ?");
+                 "last_error FROM outbox WHERE project = ?1 AND (?2 IS NULL OR at < ?2 "
+                 "OR (at = ?2 AND id < ?3)) ORDER BY at DESC, id DESC LIMIT ?4");
   q.bind(1, project);
-  q.bind(2, limit);
+  if (after) {
+    q.bind(2, after->first);
+    q.bind(3, after->second);
+  } else {
+    q.bind(2);
+    q.bind(3);
+  }
+  q.bind(4, limit);
   std::vector<notification> out;
   while (q.executeStep()) {
     notification n;

@@ -125,8 +125,11 @@ caf::expected<std::string> record(db& d, const std::vector<delivery_result>& res
 caf::expected<std::string> next_due(db& d);
 
 /// Connections.Notifications, with the view permission.
+/// Newest first (by at, then id), after the (at, id) `after` (exclusive).
 caf::expected<std::vector<notification>> list(db& d, const std::string& as,
-                                              const std::string& project, int64_t limit);
+                                              const std::string& project,
+                                              const std::optional<std::pair<std::string, int64_t>>& after,
+                                              int64_t limit);
 
 } // namespace notifications
 } // namespace projlink

@@ -219,12 +219,29 @@ void add_connections_api(handler_map& m) {
   m[i + "List"] = [](const call_ptr& c, params& p) {
     auto as = api::ref_param(p, "as");
     auto project = api::ref_param(p, "project");
+    // SPEC §6.2: ascending by connection id; a page holds up to `limit`
+    // connections of both lists together.
+    std::string scope = "Connections.List|" + project;
+    auto pg = paging::read(p, scope);
     p.finish();
-    store_call<connection_lists>(
-      c, read, [=](SQLite::Database& d) { return connections::list(d, as, project); },
-      [](const connection_lists& x) {
-        return json{{"as_downstream", to_json(x.as_downstream)},
-                    {"as_upstream", to_json(x.as_upstream)}};
+    store_call<std::vector<connection>>(
+      c, read,
+      [=](SQLite::Database& d) { return connections::list(d, as, project, pg.after, pg.limit + 1); },
+      [=](const std::vector<connection>& xs) {
+        std::vector<json> items;
+        std::vector<std::string> keys;
+        for (const auto& x : xs) {
+          items.push_back(to_json(x));
+          keys.push_back(x.id);
+        }
+        json page = json::object();
+        paging::fill(page, "items", std::move(items), keys, pg.limit, scope);
+        json reply{{"as_downstream", json::array()}, {"as_upstream", json::array()}};
+        for (auto& x : page["items"])
+          reply[x["downstream"] == project ? "as_downstream" : "as_upstream"].push_back(std::move(x));
+        if (page.contains("next"))
+          reply["next"] = page["next"];
+        return reply;
       });
   };
   m[i + "History"] = [](const call_ptr& c, params& p) {
@@ -333,18 +350,36 @@ void add_connections_api(handler_map& m) {
   m[i + "Notifications"] = [](const call_ptr& c, params& p) {
     auto as = api::ref_param(p, "as");
     auto project = api::ref_param(p, "project");
-    auto limit = p.opt_int("limit").value_or(100);
+    // SPEC §6.2: newest first, by at then id; the key is "<at>\n<id>".
+    std::string scope = "Connections.Notifications|" + project;
+    auto pg = paging::read(p, scope);
     p.finish();
-    if (limit < 1 || limit > 10'000)
-      throw varlink::invalid_parameter("limit");
+    std::optional<std::pair<std::string, int64_t>> after;
+    if (pg.after) {
+      auto cut = pg.after->find('\n');
+      if (cut == std::string::npos)
+        throw varlink::invalid_parameter("after");
+      try {
+        after.emplace(pg.after->substr(0, cut), std::stoll(pg.after->substr(cut + 1)));
+      } catch (const std::exception&) {
+        throw varlink::invalid_parameter("after");
+      }
+    }
     store_call<std::vector<notification>>(
       c, read,
-      [=](SQLite::Database& d) { return notifications::list(d, as, project, limit); },
-      [](const std::vector<notification>& xs) {
-        auto out = json::array();
-        for (const auto& n : xs)
-          out.push_back(to_json(n));
-        return json{{"notifications", out}};
+      [=](SQLite::Database& d) {
+        return notifications::list(d, as, project, after, pg.limit + 1);
+      },
+      [=](const std::vector<notification>& xs) {
+        std::vector<json> items;
+        std::vector<std::string> keys;
+        for (const auto& n : xs) {
+          items.push_back(to_json(n));
+          keys.push_back(n.at + "\n" + std::to_string(n.id));
+        }
+        json reply = json::object();
+        paging::fill(reply, "notifications", std::move(items), keys, pg.limit, scope);
+        return reply;
       });
   };
   m[i + "Watch"] = [](const call_ptr& c, params& p) {

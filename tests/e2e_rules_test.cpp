@@ -3,7 +3,9 @@
 
 #include "e2e_connections_support.hpp"
 
+#include <algorithm>
 #include <csignal>
+#include <set>
 #include <thread>
 
 using namespace e2e;
@@ -474,4 +476,57 @@ TEST_CASE("actors: live project actors stay within actors.max_live, least recent
   CHECK(params_of(w.call("Disconnect", {{"as", "sa"}, {"connection", c1}, {"reason", "done"},
                                         {"accept_terms", true}}))["connection"]["state"]
         == "disconnected");
+}
+
+TEST_CASE("paging: Connections.List and Notifications walk every item once, in their order") {
+  world w;
+  // up gets five downstreams; each connection notifies up's list (nobody: one
+  // failed notification each, still listed).
+  for (const char* d : {"d1", "d2", "d3", "d4", "d5"})
+    world::id(w.request("sa", d, "up"));
+  std::vector<std::string> ids;
+  json after;
+  for (int page = 0; page < 10; ++page) {
+    json p{{"as", "ga"}, {"project", "up"}, {"limit", 2}};
+    if (!after.is_null())
+      p["after"] = after;
+    auto r = params_of(w.call("List", p));
+    CHECK(r["as_downstream"].empty());
+    CHECK(r["as_upstream"].size() <= 2);
+    for (const auto& c : r["as_upstream"])
+      ids.push_back(c["id"]);
+    if (!r.contains("next"))
+      break;
+    after = r["next"];
+  }
+  CHECK(ids.size() == 5);
+  CHECK(std::is_sorted(ids.begin(), ids.end())); // ascending by connection id
+  CHECK(std::set<std::string>(ids.begin(), ids.end()).size() == 5);
+  // A token of another project or method, or nonsense, is InvalidParameter(after).
+  auto token = params_of(w.call("List", {{"as", "ga"}, {"project", "up"}, {"limit", 1}}))["next"];
+  auto bad = w.call("List", {{"as", "sa"}, {"project", "d1"}, {"after", token}});
+  CHECK(error_of(bad) == "org.varlink.service.InvalidParameter");
+  CHECK(bad["parameters"]["parameter"] == "after");
+  bad = w.call("Notifications", {{"as", "ga"}, {"project", "up"}, {"after", token}});
+  CHECK(bad["parameters"]["parameter"] == "after");
+  // Notifications: newest first, each once.
+  std::vector<json> seen;
+  after = nullptr;
+  for (int page = 0; page < 10; ++page) {
+    json p{{"as", "ga"}, {"project", "up"}, {"limit", 2}};
+    if (!after.is_null())
+      p["after"] = after;
+    auto r = params_of(w.call("Notifications", p));
+    for (const auto& n : r["notifications"])
+      seen.push_back(n);
+    if (!r.contains("next"))
+      break;
+    after = r["next"];
+  }
+  REQUIRE(seen.size() == 5);
+  for (size_t i = 1; i < seen.size(); ++i)
+    CHECK(std::make_pair(seen[i - 1]["at"].get<std::string>(),
+                         std::stoll(seen[i - 1]["id"].get<std::string>()))
+          > std::make_pair(seen[i]["at"].get<std::string>(),
+                           std::stoll(seen[i]["id"].get<std::string>())));
 }

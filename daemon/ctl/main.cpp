@@ -470,7 +470,7 @@ void define_commands(CLI::App& app, action& a) {
   s = csub(&app, "notifications", "list a project's notifications and their delivery",
            con + "Notifications", table("notifications", notification_cols));
   pos(s, a, "project", "project", "project id");
-  opt<int64_t>(s, a, "--limit", "limit", "at most this many, newest first (default 100)");
+  opt<int64_t>(s, a, "--limit", "limit", "one page of at most this many, newest first (default: all)");
   s = csub(&app, "watch", "print connection events as they happen (Ctrl-C to stop)",
            con + "Watch", [](const json& p) {
              const auto& e = p.at("event");
