@@ -84,6 +84,22 @@ void spawn(self_ptr self, const std::string& id) {
   evict(self);
 }
 
+/// Forgets the loading entry of `id` and answers what waited with `err`
+/// (`unknown`: the project does not exist, counted in the metrics).
+void drop(self_ptr self, const std::string& id, const caf::error& err, bool unknown) {
+  auto& st = self->state;
+  auto it = st.actors.find(id);
+  if (it == st.actors.end())
+    return;
+  auto held = std::move(it->second.held);
+  st.recency.erase(it->second.recent);
+  st.actors.erase(it);
+  if (unknown)
+    st.env.metrics->unknown += held.size();
+  for (auto& [rp, m] : held)
+    rp.deliver(err);
+}
+
 /// First use of `id`: one read checks that the project exists. A project
 /// that does not exist gets no actor: what waited is answered NotFound.
 void load(self_ptr self, const std::string& id) {
@@ -97,32 +113,12 @@ void load(self_ptr self, const std::string& id) {
               make_store_fn([id](SQLite::Database& db) { return directory::project_exists(db, id); }))
     .then(
       [=](bool exists) {
-        if (exists) {
+        if (exists)
           spawn(self, id);
-          return;
-        }
-        auto& st = self->state;
-        auto it = st.actors.find(id);
-        if (it == st.actors.end())
-          return;
-        auto held = std::move(it->second.held);
-        st.recency.erase(it->second.recent);
-        st.actors.erase(it);
-        st.env.metrics->unknown += held.size();
-        for (auto& [rp, m] : held)
-          rp.deliver(make_error(ec::not_found, std::string{"project"}, id));
+        else
+          drop(self, id, make_error(ec::not_found, std::string{"project"}, id), true);
       },
-      [=](caf::error& err) {
-        auto& st = self->state;
-        auto it = st.actors.find(id);
-        if (it == st.actors.end())
-          return;
-        auto held = std::move(it->second.held);
-        st.recency.erase(it->second.recent);
-        st.actors.erase(it);
-        for (auto& [rp, m] : held)
-          rp.deliver(err);
-      });
+      [=](caf::error& err) { drop(self, id, err, false); });
 }
 
 void deliver(self_ptr self, const std::string& id, caf::response_promise rp, caf::message m) {
