@@ -122,6 +122,14 @@ caf::behavior store(caf::stateful_actor<store_state>* self, std::shared_ptr<SQLi
     [=](atom::ping) { return atom::pong_v; },
     [=](atom::shutdown) {
       flush(self);
+      // A clean stop leaves everything in the database file itself: whether
+      // SQLite checkpoints on close depends on which connection (store,
+      // reader, notifier) closes last, so checkpoint here, deterministically.
+      try {
+        self->state.db->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      } catch (const std::exception& e) {
+        spdlog::warn("store: checkpoint at shutdown failed: {}", e.what());
+      }
       self->state.db.reset();
       self->quit();
     },
